@@ -1,0 +1,186 @@
+"""``agentic-router``: a thin click layer over ``router.app.AgenticRouter``.
+
+Contract: ``--json`` prints exactly one JSON document on stdout (progress and logs go to stderr); exit code
+0 on success, 2 on a usage error, 1 on any other error with a one-line message on stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from router.config import HOME_ENV, LLM_PROVIDERS
+from router.errors import RouterError
+
+
+class _Group(click.Group):
+    """Turns product errors into one line on stderr and exit code 1 (tracebacks only with --verbose)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.Abort, click.UsageError):
+            raise
+        except click.ClickException:
+            raise
+        except RouterError as exc:
+            _fail(ctx, exc)
+        except Exception as exc:  # noqa: BLE001 - last line of defence: still one line, still exit 1
+            _fail(ctx, exc, prefix=f"{type(exc).__name__}: ")
+
+
+def _fail(ctx: click.Context, exc: BaseException, prefix: str = "") -> None:
+    verbose = (ctx.find_root().params or {}).get("verbose")
+    if verbose:
+        import traceback
+
+        traceback.print_exc()
+    message = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    click.echo(f"error: {prefix}{message}", err=True)
+    ctx.exit(1)
+
+
+def _router(ctx: click.Context):  # noqa: ANN202
+    from router.app import AgenticRouter
+
+    obj = ctx.find_root().obj
+    if "router" not in obj:
+        obj["router"] = AgenticRouter.open(obj["workspace"], **obj["overrides"])
+    return obj["router"]
+
+
+def _emit_json(data: Any) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--workspace", type=click.Path(file_okay=False, path_type=Path), envvar=HOME_ENV,
+              help=f"Workspace directory (env {HOME_ENV}; default ./.agentic-router).")
+@click.option("--llm", "llm_provider", type=click.Choice(LLM_PROVIDERS), help="LLM provider (default: local).")
+@click.option("--llm-model", help="Model name (openai/openai-like) or GGUF path.")
+@click.option("--llm-base-url", help="Base URL of an OpenAI-compatible server (openai-like).")
+@click.option("--embed-model", help="sentence-transformers model name or path for routing.")
+@click.option("-v", "--verbose", is_flag=True, help="Log progress and show tracebacks.")
+@click.pass_context
+def main(ctx: click.Context, workspace: Path | None, verbose: bool, **overrides: Any) -> None:
+    """Route questions to the right tool among thousands, and answer them with an agent."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr,
+                        format="%(levelname)s %(name)s: %(message)s")
+    ctx.obj = {"workspace": workspace, "overrides": overrides}
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--replace", is_flag=True, help="Update documents whose doc_id exists with other content.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_context
+def ingest(ctx: click.Context, paths: tuple[str, ...], replace: bool, as_json: bool) -> None:
+    """Index files, folders or JSONL documents: three tools per document."""
+    report = _router(ctx).ingest(list(paths), replace=replace, progress=not as_json)
+    if as_json:
+        _emit_json(report.to_dict())
+        return
+    click.echo(f"added {len(report.added)}, replaced {len(report.replaced)}, unchanged {len(report.unchanged)} "
+               f"document(s); {report.tools} tools, {report.chunks} chunks written")
+
+
+@main.group()
+def tools() -> None:
+    """Register and list tools."""
+
+
+@tools.command("add")
+@click.argument("catalog", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--replace", is_flag=True, help="Update tools registered with another description.")
+@click.pass_context
+def tools_add(ctx: click.Context, catalog: Path, replace: bool) -> None:
+    """Register external tools from a JSONL catalog."""
+    report = _router(ctx).add_tools(catalog, replace=replace)
+    click.echo(f"added {len(report.added)}, replaced {len(report.replaced)}, unchanged {len(report.unchanged)} tool(s)")
+
+
+@tools.command("list")
+@click.option("--kind", type=click.Choice(["vector", "summary", "keyword", "external"]))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def tools_list(ctx: click.Context, kind: str | None, as_json: bool) -> None:
+    """List the catalog."""
+    specs = _router(ctx).list_tools(kind)
+    if as_json:
+        _emit_json([s.to_dict() for s in specs])
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("name", "kind", "doc_id", "description", title=f"{len(specs)} tools")
+    for s in specs:
+        table.add_row(s.name, s.kind, s.doc_id or "", s.description[:90] + ("…" if len(s.description) > 90 else ""))
+    Console(width=160).print(table)
+
+
+@main.command()
+@click.argument("question")
+@click.option("-k", "k", type=click.IntRange(1, 1000), default=5, show_default=True, help="Tools to return.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def route(ctx: click.Context, question: str, k: int, as_json: bool) -> None:
+    """Rank the tools for a question."""
+    hits = _router(ctx).route(question, k)
+    if as_json:
+        _emit_json({"query": question, "tools": [h.to_dict() for h in hits]})
+        return
+    for i, h in enumerate(hits, start=1):
+        click.echo(f"{i:>2}. {h.score:.3f}  {h.name}  [{h.kind}{', doc ' + h.doc_id if h.doc_id else ''}]")
+
+
+@main.command()
+@click.argument("question")
+@click.option("--mode", type=click.Choice(["agent", "direct"]),
+              help="agent: ReAct over routed tools; direct: run the best tool. Default depends on the LLM.")
+@click.option("-k", "k", type=click.IntRange(1, 50), default=None, help="Tools offered to the agent.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def query(ctx: click.Context, question: str, mode: str | None, k: int | None, as_json: bool) -> None:
+    """Answer a question through the routed tools."""
+    result = _router(ctx).query(question, mode=mode, k=k)
+    if as_json:
+        _emit_json(result.to_dict())
+        return
+    click.echo(f"mode: {result.mode}")
+    click.echo("tools offered: " + ", ".join(result.tools_offered))
+    click.echo("tools called: " + (", ".join(c.name for c in result.tools_called) or "none"))
+    click.echo(f"\nanswer:\n{result.answer}\n")
+    for i, s in enumerate(result.sources, start=1):
+        click.echo(f"[{i}] {s.get('title') or s.get('doc_id')}: {s['text'][:160]}")
+
+
+@main.command("eval")
+@click.option("--queries", "queries_path", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--level", type=click.Choice(["document", "tool"]), default=None,
+              help="What gold ids name (default: document when the catalog has documents).")
+@click.option("--limit", type=click.IntRange(1), default=None, help="Evaluate a seeded random sample.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--compare", default=None, help="Comma-separated systems: active, lead (title + first 2,000 chars).")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), help="Write metrics here.")
+@click.pass_context
+def eval_cmd(ctx: click.Context, queries_path: Path, level: str | None, limit: int | None, seed: int,
+             compare: str | None, json_out: Path | None) -> None:
+    """Measure routing accuracy (hit@k, MRR, NDCG@10) on labelled queries."""
+    from training.evaluate import load_queries
+    from training.report import build_systems, print_table, run_systems
+
+    router = _router(ctx)
+    queries = load_queries(queries_path, limit=limit, seed=seed)
+    level = level or ("document" if router.catalog.count_documents() else "tool")
+    names = [n.strip() for n in compare.split(",")] if compare else ["active"]
+    results = run_systems(build_systems(router, names), queries, level)
+    print_table(results, level)
+    if json_out is not None:
+        payload = results[names[0]] if compare is None else results
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")

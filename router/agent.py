@@ -1,0 +1,103 @@
+"""Answering a question over the routed tools: a ReAct agent, or a direct run of the best tool.
+
+- ``agent``: LlamaIndex's workflow ``ReActAgent`` with the tool retriever as ``tool_retriever=`` — the LLM
+  plans only over the few tools the router offers for the question.
+- ``direct``: runs the best routed tool and lets its query engine synthesise (or, without an LLM, returns
+  the retrieved passages). This is what a small local model is good for: it cannot plan reliably, but it
+  can phrase an answer from passages handed to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from router.schema import RouteHit
+
+if TYPE_CHECKING:
+    from llama_index.core.llms import LLM
+    from llama_index.core.objects import ObjectRetriever
+    from llama_index.core.tools import BaseTool
+
+logger = logging.getLogger(__name__)
+AGENT_PROVIDERS = {"openai", "openai-like", "llama-cpp"}
+MODES = ("agent", "direct")
+
+
+def default_mode(provider: str) -> str:
+    """ReAct planning needs a capable model; the bundled 135M model and ``none`` answer directly."""
+    return "agent" if provider in AGENT_PROVIDERS else "direct"
+
+
+@dataclass
+class ToolCall:
+    name: str
+    arguments: dict[str, Any]
+    output: str
+    is_error: bool = False
+
+
+@dataclass
+class AgentResult:
+    question: str
+    mode: str
+    answer: str
+    tools_offered: list[str]
+    tools_called: list[ToolCall] = field(default_factory=list)
+    sources: list[dict[str, Any]] = field(default_factory=list)
+    note: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def sources_of(raw_output: Any, limit: int = 5) -> list[dict[str, Any]]:
+    """Source passages of a query-engine response (empty for tools that are not query engines)."""
+    out = []
+    for nws in getattr(raw_output, "source_nodes", None) or []:
+        meta = nws.node.metadata or {}
+        out.append({
+            "doc_id": meta.get("doc_id"), "title": meta.get("title"), "score": nws.score,
+            "text": " ".join(nws.node.get_content().split())[:500],
+        })
+    return out[:limit]
+
+
+def run_direct(question: str, hits: list[RouteHit], tools: list["BaseTool"]) -> AgentResult:
+    """Call the best routed tool with the question itself."""
+    offered = [h.name for h in hits]
+    if not tools:
+        return AgentResult(question, "direct", "No tool in the catalog matches this question.", offered)
+    tool = tools[0]
+    output = tool.call(input=question)
+    call = ToolCall(tool.metadata.get_name(), {"input": question}, str(output.content), output.is_error)
+    return AgentResult(
+        question, "direct", str(output.content), offered, [call], sources_of(output.raw_output),
+    )
+
+
+async def arun_agent(
+    question: str, llm: "LLM", retriever: "ObjectRetriever", offered: list[str], max_iterations: int = 6,
+    timeout: float = 600.0,
+) -> AgentResult:
+    """Run the workflow ReActAgent; collect every tool call and its sources from the event stream."""
+    from llama_index.core.agent.workflow import ReActAgent, ToolCallResult
+
+    agent = ReActAgent(tool_retriever=retriever, llm=llm, timeout=timeout, streaming=False)
+    handler = agent.run(user_msg=question, max_iterations=max_iterations)
+    calls: list[ToolCall] = []
+    sources: list[dict[str, Any]] = []
+    async for event in handler.stream_events():
+        if isinstance(event, ToolCallResult):
+            out = event.tool_output
+            calls.append(ToolCall(event.tool_name, dict(event.tool_kwargs), str(out.content), bool(out.is_error)))
+            sources.extend(sources_of(out.raw_output))
+    result = await handler
+    answer = str(getattr(result, "response", result).content or "").strip()
+    return AgentResult(question, "agent", answer, offered, calls, sources)
+
+
+def run_agent(question: str, llm: "LLM", retriever: "ObjectRetriever", offered: list[str], **kw: Any) -> AgentResult:
+    return asyncio.run(arun_agent(question, llm, retriever, offered, **kw))

@@ -1,0 +1,198 @@
+"""``AgenticRouter``: the product's Python API. The CLI (and later the HTTP service) are thin layers on it.
+
+It owns one workspace: the catalog (SQLite + Chroma), the per-document index folders, cached models.
+Heavy parts (embedder, LLM, Chroma) are created on first use, so listing tools does not load a model.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
+
+from router.catalog import ToolCatalog, check_unique
+from router.config import RouterConfig
+from router.errors import CatalogError, InputError
+from router.schema import IngestReport, RouteHit, ToolSpec
+
+if TYPE_CHECKING:
+    from llama_index.core.llms import LLM
+    from llama_index.core.objects import ObjectRetriever
+    from llama_index.core.tools import BaseTool
+
+    from indexes.build import DocumentIndexer
+    from indexes.documents import SourceDocument
+    from indexes.tools import ToolFactory
+    from router.agent import AgentResult
+    from router.retriever import ToolRetriever
+
+logger = logging.getLogger(__name__)
+_UNSET = object()
+
+
+class AgenticRouter:
+    """Documents and tools in, routed tools and answers out."""
+
+    def __init__(self, config: RouterConfig, llm: "LLM | None | object" = _UNSET) -> None:
+        self.config = config
+        self._llm = llm
+        config.workspace.mkdir(parents=True, exist_ok=True)
+
+    @classmethod
+    def open(cls, workspace: str | Path | None = None, **overrides: Any) -> "AgenticRouter":
+        return cls(RouterConfig.load(workspace, **overrides))
+
+    # ---- parts (lazy) ------------------------------------------------------------------------------
+    @cached_property
+    def embedder(self):  # noqa: ANN201 - HuggingFaceEmbedding, imported lazily
+        from router.embeddings import load_embedder
+
+        return load_embedder(self.config)
+
+    @property
+    def llm(self) -> "LLM | None":
+        if self._llm is _UNSET:
+            from router.llms import load_llm
+
+            self._llm = load_llm(self.config)
+        return self._llm  # type: ignore[return-value]
+
+    @cached_property
+    def _tag(self) -> str:
+        from router.embeddings import model_tag
+
+        return model_tag(self.config.embed_model)
+
+    @cached_property
+    def catalog(self) -> ToolCatalog:
+        from router.store import chroma_client
+
+        return ToolCatalog(self.config.catalog_path, chroma_client(self.config.chroma_dir), f"tools__{self._tag}")
+
+    @cached_property
+    def chunks(self):  # noqa: ANN201 - chromadb Collection
+        from router.store import collection
+
+        return collection(self.catalog.client, f"chunks__{self._tag}")
+
+    @cached_property
+    def indexer(self) -> "DocumentIndexer":
+        from indexes.build import DocumentIndexer
+        from router.llms import is_capable
+
+        capable = is_capable(self.config)
+        return DocumentIndexer(
+            self.config, self.embedder, self.catalog, self.chunks.name,
+            llm=self.llm if capable else None, llm_summaries=capable,
+        )
+
+    @cached_property
+    def retriever(self) -> "ToolRetriever":
+        from router.retriever import ToolRetriever
+
+        return ToolRetriever(
+            self.catalog, self.embedder, self.chunks,
+            top_k=self.config.top_k, card_weight=self.config.card_weight,
+            chunk_candidates=self.config.chunk_candidates, kind_bonus=self.config.kind_bonus,
+        )
+
+    @cached_property
+    def tool_factory(self) -> "ToolFactory":
+        from llama_index.vector_stores.chroma import ChromaVectorStore
+
+        from indexes.tools import ToolFactory
+
+        def storage_of(doc_id: str) -> str | None:
+            doc = self.catalog.get_document(doc_id)
+            return doc["storage"] if doc else None
+
+        return ToolFactory(
+            self.config.docs_dir, storage_of, ChromaVectorStore(chroma_collection=self.chunks), self.embedder, self.llm,
+        )
+
+    # ---- catalog -----------------------------------------------------------------------------------
+    def ingest(
+        self, sources: Iterable[str | Path] | Sequence["SourceDocument"], replace: bool = False, progress: bool = False
+    ) -> IngestReport:
+        """Index files/folders/JSONL (or ``SourceDocument``s) into three tools per document."""
+        from indexes.documents import SourceDocument, load_paths
+
+        items = list(sources)
+        docs = items if items and all(isinstance(d, SourceDocument) for d in items) else load_paths(items)  # type: ignore[arg-type]
+        return self.indexer.ingest(docs, replace=replace, progress=progress)  # type: ignore[arg-type]
+
+    def add_tools(self, specs_or_path: str | Path | Sequence[ToolSpec], replace: bool = False) -> IngestReport:
+        """Register external tools atomically: all rows of a catalog file, or none."""
+        from router.embeddings import embed_texts
+        from router.external import load_tool_catalog
+
+        specs = load_tool_catalog(specs_or_path) if isinstance(specs_or_path, (str, Path)) else list(specs_or_path)
+        check_unique(specs)
+        known = self.catalog.get_tools([s.name for s in specs])
+        report, todo = IngestReport(), []
+        for spec in specs:
+            old = known.get(spec.name)
+            if old is None:
+                todo.append(spec)
+                report.added.append(spec.name)
+            elif old.tool_id == spec.tool_id:
+                report.unchanged.append(spec.name)
+            elif old.kind != "external":
+                raise CatalogError(f"tool name {spec.name!r} belongs to document {old.doc_id!r}; rename the tool")
+            elif not replace:
+                raise CatalogError(f"tool {spec.name!r} is already registered with another description; use --replace")
+            else:
+                todo.append(spec)
+                report.replaced.append(spec.name)
+        if todo:
+            vectors = embed_texts(self.embedder, [s.card() for s in todo], show_progress=len(todo) > 256)
+            self.catalog.upsert_cards(todo, vectors)
+            with self.catalog.transaction() as db:
+                self.catalog.write_tools(db, todo)
+        report.tools = len(todo)
+        return report
+
+    def register_tool(self, tool: "BaseTool", replace: bool = True) -> None:
+        """Make a Python tool routable and callable: its metadata goes in the catalog, the object in memory."""
+        meta = tool.metadata
+        params = meta.get_parameters_dict() if meta.fn_schema is not None else None
+        spec = ToolSpec(name=meta.get_name(), description=meta.description, kind="external", parameters=params)
+        self.add_tools([spec], replace=replace)
+        self.tool_factory.registered[spec.name] = tool
+
+    def list_tools(self, kind: str | None = None) -> list[ToolSpec]:
+        return self.catalog.list_tools(kind)
+
+    # ---- routing and answering ---------------------------------------------------------------------
+    def route(self, query: str, k: int | None = None) -> list[RouteHit]:
+        return self.retriever.route(query, k or self.config.top_k)
+
+    def tools_for(self, hits: Sequence[RouteHit]) -> list["BaseTool"]:
+        specs = self.catalog.get_tools([h.name for h in hits])
+        return [self.tool_factory.build(specs[h.name]) for h in hits if h.name in specs]
+
+    def object_retriever(self, k: int | None = None) -> "ObjectRetriever":
+        """The router as LlamaIndex's ``ObjectRetriever`` for ``tool_retriever=`` of any workflow agent."""
+        from router.objects import CatalogToolRetriever
+
+        return CatalogToolRetriever(self, k or self.config.top_k)
+
+    def query(self, question: str, mode: str | None = None, k: int | None = None) -> "AgentResult":
+        from router.agent import MODES, default_mode, run_agent, run_direct
+        from router.retriever import check_query
+
+        question = check_query(question)
+        mode = mode or default_mode(self.config.llm_provider)
+        if mode not in MODES:
+            raise InputError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+        hits = self.route(question, k)
+        if mode == "agent":
+            if self.llm is None:
+                raise InputError("agent mode needs an LLM; use --mode direct or configure llm_provider")
+            return run_agent(question, self.llm, self.object_retriever(k), [h.name for h in hits])
+        return run_direct(question, hits, self.tools_for(hits))
+
+    def close(self) -> None:
+        if "catalog" in self.__dict__:
+            self.catalog.close()

@@ -1,0 +1,144 @@
+"""One configuration object for the whole product.
+
+Values are layered, later layers winning: built-in defaults, a TOML file (``<workspace>/config.toml`` or
+the file named by ``AGENTIC_ROUTER_CONFIG``), environment variables (``AGENTIC_ROUTER_<FIELD>``), and
+finally explicit keyword overrides (what CLI flags pass). Keeping every knob on one dataclass means the CLI,
+the Python API and later the HTTP service all describe the same settings the same way.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from router.errors import ConfigError
+
+ENV_PREFIX = "AGENTIC_ROUTER_"
+HOME_ENV = "AGENTIC_ROUTER_HOME"
+CONFIG_ENV = "AGENTIC_ROUTER_CONFIG"
+DEFAULT_WORKSPACE = ".agentic-router"
+BUNDLED_EMBEDDER = "bundled:all-MiniLM-L6-v2"
+LLM_PROVIDERS = ("local", "openai", "openai-like", "llama-cpp", "none")
+
+
+@dataclass(frozen=True)
+class RouterConfig:
+    """Every setting of the product. Field metadata carries the help text shown by the CLI."""
+
+    workspace: Path = field(default=Path(DEFAULT_WORKSPACE), metadata={"help": "Directory holding everything persisted."})
+    embed_model: str = field(
+        default=BUNDLED_EMBEDDER,
+        metadata={"help": "sentence-transformers name or path; 'bundled:all-MiniLM-L6-v2' uses the packaged model."},
+    )
+    embed_batch_size: int = field(default=32, metadata={"help": "Texts per embedding batch."})
+    llm_provider: str = field(default="local", metadata={"help": f"One of {', '.join(LLM_PROVIDERS)}."})
+    llm_model: str | None = field(
+        default=None,
+        metadata={"help": "Model name (openai/openai-like) or GGUF path (llama-cpp, local). None = provider default."},
+    )
+    llm_base_url: str | None = field(default=None, metadata={"help": "Base URL of an OpenAI-compatible server."})
+    llm_api_key: str | None = field(default=None, metadata={"help": "API key; falls back to OPENAI_API_KEY."})
+    llm_max_new_tokens: int = field(default=256, metadata={"help": "Generation budget per LLM call."})
+    llm_temperature: float = field(default=0.0, metadata={"help": "Sampling temperature (0 = greedy)."})
+    llm_context_window: int = field(default=8192, metadata={"help": "Context window assumed for the LLM."})
+    chunk_size: int = field(default=256, metadata={"help": "Chunk size in tokens (MiniLM reads at most 256)."})
+    chunk_overlap: int = field(default=32, metadata={"help": "Token overlap between consecutive chunks."})
+    top_k: int = field(default=5, metadata={"help": "Tools offered to the agent per question."})
+    chunk_candidates: int = field(default=64, metadata={"help": "Chunks searched to find evidence for document tools."})
+    card_weight: float = field(
+        default=0.15, metadata={"help": "Weight of the tool-card similarity against chunk evidence (0..1)."}
+    )
+    kind_bonus: float = field(
+        default=0.05, metadata={"help": "Score bonus for the index kind the question calls for (orders a document's tools)."}
+    )
+    summary_sentences: int = field(default=3, metadata={"help": "Sentences in an extractive summary."})
+    keywords_per_tool: int = field(default=10, metadata={"help": "Salient keywords written into a tool description."})
+    device: str = field(default="auto", metadata={"help": "torch device: auto, cpu, cuda, mps."})
+    seed: int = field(default=0, metadata={"help": "Seed for anything random."})
+
+    # ---- derived locations -------------------------------------------------------------------------
+    @property
+    def chroma_dir(self) -> Path:
+        return self.workspace / "chroma"
+
+    @property
+    def docs_dir(self) -> Path:
+        return self.workspace / "docs"
+
+    @property
+    def catalog_path(self) -> Path:
+        return self.workspace / "catalog.sqlite"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.workspace / "models"
+
+    # ---- construction ------------------------------------------------------------------------------
+    @classmethod
+    def load(cls, workspace: str | Path | None = None, **overrides: Any) -> "RouterConfig":
+        """Build the config from defaults, file, environment and ``overrides`` (None values are ignored)."""
+        ws = Path(workspace or os.environ.get(HOME_ENV) or DEFAULT_WORKSPACE).expanduser()
+        values: dict[str, Any] = {}
+        file = Path(os.environ[CONFIG_ENV]) if os.environ.get(CONFIG_ENV) else ws / "config.toml"
+        if file.is_file():
+            try:
+                values.update(tomllib.loads(file.read_text(encoding="utf-8")))
+            except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+                raise ConfigError(f"config file {file} is not valid TOML: {exc}") from exc
+        for f in fields(cls):
+            env = os.environ.get(ENV_PREFIX + f.name.upper())
+            if env is not None and f.name != "workspace":
+                values[f.name] = env
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        values["workspace"] = ws
+        return cls.from_dict(values)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "RouterConfig":
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise ConfigError(f"unknown setting(s): {', '.join(unknown)}")
+        kwargs: dict[str, Any] = {}
+        defaults = cls()
+        for name, raw in values.items():
+            kwargs[name] = _coerce(name, raw, getattr(defaults, name))
+        cfg = cls(**kwargs)
+        cfg.validate()
+        return cfg
+
+    def with_overrides(self, **overrides: Any) -> "RouterConfig":
+        cfg = replace(self, **{k: v for k, v in overrides.items() if v is not None})
+        cfg.validate()
+        return cfg
+
+    def validate(self) -> None:
+        if self.llm_provider not in LLM_PROVIDERS:
+            raise ConfigError(f"llm_provider must be one of {', '.join(LLM_PROVIDERS)}, not {self.llm_provider!r}")
+        if self.chunk_size < 32 or not 0 <= self.chunk_overlap < self.chunk_size:
+            raise ConfigError("chunk_size must be >= 32 and 0 <= chunk_overlap < chunk_size")
+        if not 0.0 <= self.card_weight <= 1.0:
+            raise ConfigError("card_weight must lie in [0, 1]")
+        if self.top_k < 1:
+            raise ConfigError("top_k must be >= 1")
+
+
+def _coerce(name: str, raw: Any, default: Any) -> Any:
+    """Turn strings from env/TOML into the field's type, with a one-line error naming the field."""
+    try:
+        if name == "workspace":
+            return Path(raw)
+        if isinstance(default, bool):
+            return raw if isinstance(raw, bool) else str(raw).lower() in {"1", "true", "yes", "on"}
+        if isinstance(default, int):
+            return int(raw)
+        if isinstance(default, float):
+            return float(raw)
+        if raw in ("", "none", "None") and default is None:
+            return None
+        return str(raw) if raw is not None else None
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"setting {name!r} has an invalid value {raw!r}") from exc

@@ -1,0 +1,70 @@
+"""Application tools that are not documents: rows of a catalog JSONL.
+
+Accepted rows (one per line):
+- ``{"name", "description", "parameters"?}``
+- an OpenAI tool schema: ``{"type": "function", "function": {"name", "description", "parameters"}}``
+- a document-style row ``{"doc_id", "title", "text"}``: ``doc_id`` is the name and ``text`` the description.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from indexes.documents import iter_jsonl
+from router.errors import InputError
+from router.schema import MAX_TOOL_NAME, ToolSpec
+
+_VALID_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
+
+
+def validate_tool_name(name: Any, where: str) -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise InputError(f"{where}: missing tool 'name'")
+    name = name.strip()
+    if len(name) > MAX_TOOL_NAME or not _VALID_NAME.match(name):
+        raise InputError(
+            f"{where}: tool name {name[:80]!r} must start with a letter or _, use letters, digits, _ . - only, "
+            f"and be at most {MAX_TOOL_NAME} characters"
+        )
+    return name
+
+
+def spec_from_row(row: dict[str, Any], where: str) -> ToolSpec:
+    if isinstance(row.get("function"), dict):
+        row = row["function"]
+    if "name" in row:
+        name = validate_tool_name(row.get("name"), where)
+        description = row.get("description")
+        title = row.get("title") or name
+    elif "doc_id" in row:
+        name = validate_tool_name(str(row.get("doc_id")), where)
+        description = row.get("text")
+        title = row.get("title") or name
+    else:
+        raise InputError(f"{where}: a tool row needs 'name' and 'description' (or 'doc_id' and 'text')")
+    if not isinstance(description, str) or not description.strip():
+        raise InputError(f"{where}: tool {name!r} has no description")
+    params = row.get("parameters")
+    if params is not None and not isinstance(params, dict):
+        raise InputError(f"{where}: 'parameters' of tool {name!r} must be a JSON object")
+    return ToolSpec(
+        name=name, description=" ".join(description.split()), kind="external", title=str(title), parameters=params
+    )
+
+
+def load_tool_catalog(path: str | Path) -> list[ToolSpec]:
+    """Parse and validate a whole catalog file before anything is registered."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"no such file: {path}")
+    specs: list[ToolSpec] = []
+    seen: dict[str, int] = {}
+    for lineno, row in iter_jsonl(path):
+        spec = spec_from_row(row, f"{path} line {lineno}")
+        if spec.name in seen:
+            raise InputError(f"{path} line {lineno}: tool {spec.name!r} already defined on line {seen[spec.name]}")
+        seen[spec.name] = lineno
+        specs.append(spec)
+    return specs

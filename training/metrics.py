@@ -1,0 +1,51 @@
+"""Ranking metrics over labelled queries: hit@k, MRR and NDCG@10 with binary relevance.
+
+``ranked`` is the system's ordered list of ids (documents or tools), ``gold`` the set of correct ids;
+several gold ids are allowed (multi-tool questions), and a query counts as a hit at k when any gold id is
+among the first k.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Iterable, Sequence
+
+HIT_KS = (1, 3, 5, 10)
+
+
+def dedupe(ids: Iterable[str]) -> list[str]:
+    """Keep the first occurrence of each id: document-level ranking over a tool ranking."""
+    seen: set[str] = set()
+    out = []
+    for i in ids:
+        if i not in seen:
+            seen.add(i)
+            out.append(i)
+    return out
+
+
+def first_rank(ranked: Sequence[str], gold: set[str]) -> int | None:
+    for i, item in enumerate(ranked, start=1):
+        if item in gold:
+            return i
+    return None
+
+
+def ndcg_at(ranked: Sequence[str], gold: set[str], k: int = 10) -> float:
+    dcg = sum(1.0 / math.log2(i + 1) for i, item in enumerate(ranked[:k], start=1) if item in gold)
+    ideal = sum(1.0 / math.log2(i + 1) for i in range(1, min(len(gold), k) + 1))
+    return dcg / ideal if ideal else 0.0
+
+
+def score_rankings(rankings: Sequence[Sequence[str]], golds: Sequence[set[str]]) -> dict[str, float]:
+    """Aggregate metrics; keys match the CLI's JSON contract (``hit@1``, ``mrr``, ``ndcg@10``...)."""
+    n = len(rankings)
+    out: dict[str, float] = {"n": n}
+    if n == 0:
+        return out | {f"hit@{k}": 0.0 for k in HIT_KS} | {"mrr": 0.0, "ndcg@10": 0.0}
+    ranks = [first_rank(r, g) for r, g in zip(rankings, golds)]
+    for k in HIT_KS:
+        out[f"hit@{k}"] = sum(1 for r in ranks if r is not None and r <= k) / n
+    out["mrr"] = sum(1.0 / r for r in ranks if r is not None) / n
+    out["ndcg@10"] = sum(ndcg_at(r, g) for r, g in zip(rankings, golds)) / n
+    return out
