@@ -16,7 +16,9 @@ from indexes.documents import iter_jsonl
 from router.errors import InputError
 from router.schema import MAX_TOOL_NAME, ToolSpec
 
-_VALID_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
+# Real catalogs use names such as "requestFirst Aid Assistance": accept any printable name, since gold
+# labels and applications refer to tools by the name they gave; only control characters are refused.
+_VALID_NAME = re.compile(r"^[^\x00-\x1f\x7f]+$")
 
 
 def validate_tool_name(name: Any, where: str) -> str:
@@ -25,8 +27,7 @@ def validate_tool_name(name: Any, where: str) -> str:
     name = name.strip()
     if len(name) > MAX_TOOL_NAME or not _VALID_NAME.match(name):
         raise InputError(
-            f"{where}: tool name {name[:80]!r} must start with a letter or _, use letters, digits, _ . - only, "
-            f"and be at most {MAX_TOOL_NAME} characters"
+            f"{where}: tool name {name[:80]!r} must be at most {MAX_TOOL_NAME} printable characters"
         )
     return name
 

@@ -88,7 +88,7 @@ class ToolRetriever(BaseRetriever):
     def route(self, query: str, k: int | None = None) -> list[RouteHit]:
         query = check_query(query)
         k = k or self.top_k
-        exact = self.catalog.get_tool(query) if len(query) <= 64 and " " not in query else None
+        exact = self.catalog.get_tool(query) if len(query) <= 64 else None
         qvec = np.asarray(self.embed_model.get_query_embedding(query), dtype=np.float32)
         hits = self._score(qvec, k, kind_intent(query))
         if exact is not None:  # an agent re-fetches a tool by its exact name; it must come back first
