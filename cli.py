@@ -126,11 +126,13 @@ def tools_list(ctx: click.Context, kind: str | None, as_json: bool) -> None:
 @main.command()
 @click.argument("question")
 @click.option("-k", "k", type=click.IntRange(1, 1000), default=5, show_default=True, help="Tools to return.")
+@click.option("--rerank", type=click.IntRange(1, 1000), default=None,
+              help="Reorder the router's top N with the active cross-encoder.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
-def route(ctx: click.Context, question: str, k: int, as_json: bool) -> None:
+def route(ctx: click.Context, question: str, k: int, rerank: int | None, as_json: bool) -> None:
     """Rank the tools for a question."""
-    hits = _router(ctx).route(question, k)
+    hits = _router(ctx).route(question, k, rerank=rerank)
     if as_json:
         _emit_json({"query": question, "tools": [h.to_dict() for h in hits]})
         return
@@ -165,22 +167,151 @@ def query(ctx: click.Context, question: str, mode: str | None, k: int | None, as
               help="What gold ids name (default: document when the catalog has documents).")
 @click.option("--limit", type=click.IntRange(1), default=None, help="Evaluate a seeded random sample.")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--compare", default=None, help="Comma-separated systems: active, lead (title + first 2,000 chars).")
+@click.option("--compare", default=None,
+              help="Comma-separated systems: base, active, a model name, bm25, lead (title + first 2,000 chars).")
+@click.option("--rerank", type=click.IntRange(1, 1000), default=None, help="Also rerank each system's top N.")
+@click.option("--reranker", default=None, help="Cross-encoder version for --rerank (default: the active one).")
+@click.option("--report", "report_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Write a Markdown report with plots and per-query failures here.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), help="Write metrics here.")
 @click.pass_context
 def eval_cmd(ctx: click.Context, queries_path: Path, level: str | None, limit: int | None, seed: int,
-             compare: str | None, json_out: Path | None) -> None:
-    """Measure routing accuracy (hit@k, MRR, NDCG@10) on labelled queries."""
+             compare: str | None, rerank: int | None, reranker: str | None, report_dir: Path | None,
+             json_out: Path | None) -> None:
+    """Measure routing accuracy (hit@k, MRR, NDCG@10, latency) on labelled queries."""
     from training.evaluate import load_queries
-    from training.report import build_systems, print_table, run_systems
+    from training.report import build_systems, print_table, run_systems, write_report
 
     router = _router(ctx)
     queries = load_queries(queries_path, limit=limit, seed=seed)
     level = level or ("document" if router.catalog.count_documents() else "tool")
-    names = [n.strip() for n in compare.split(",")] if compare else ["active"]
-    results = run_systems(build_systems(router, names), queries, level)
+    names = [n.strip() for n in compare.split(",") if n.strip()] if compare else ["active"]
+    details: dict[str, list[dict]] = {}
+    results = run_systems(build_systems(router, names, rerank=rerank, reranker=reranker), queries, level, details)
     print_table(results, level)
+    if report_dir is not None:
+        click.echo(f"report: {write_report(report_dir, results, details, level, queries_path)}", err=True)
     if json_out is not None:
-        payload = results[names[0]] if compare is None else results
+        payload = results[names[0]] if compare is None and not rerank else results
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+
+
+@main.command()
+@click.option("--llm", "gen_llm", type=click.Choice(LLM_PROVIDERS), default=None,
+              help="LLM that writes the questions (default: the configured one; none = pseudo-queries).")
+@click.option("--per-chunk", type=click.IntRange(0, 20), default=1, show_default=True)
+@click.option("--per-tool", type=click.IntRange(0, 20), default=3, show_default=True)
+@click.option("--max", "max_questions", type=click.IntRange(1), default=None, help="Cap on generated questions.")
+@click.option("--from-queries", type=click.Path(dir_okay=False, path_type=Path),
+              help="Labelled query logs {qid, query, gold} to train on instead of generating.")
+@click.option("--val-fraction", type=click.FloatRange(0.0, 0.9), default=0.1, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Dataset file (default: <workspace>/datasets/train.json).")
+@click.pass_context
+def generate(ctx: click.Context, gen_llm: str | None, per_chunk: int, per_tool: int, max_questions: int | None,
+             from_queries: Path | None, val_fraction: float, seed: int, out: Path | None) -> None:
+    """Build a training data set from the catalog (generated questions) or from query logs."""
+    from router.llms import load_llm
+    from training.generate import generate_dataset
+
+    router = _router(ctx)
+    out = out or router.config.workspace / "datasets" / "train.json"
+    cfg = router.config.with_overrides(llm_provider=gen_llm) if gen_llm else router.config
+    llm = None if from_queries is not None else load_llm(cfg)
+    ds = generate_dataset(router, llm=llm, out=out, per_chunk=per_chunk, per_tool=per_tool,
+                          max_questions=max_questions, from_queries=from_queries, val_fraction=val_fraction,
+                          seed=seed, progress=True)
+    click.echo(f"wrote {out}: {len(ds.qids('train'))} train / {len(ds.qids('val'))} val questions")
+    if ds.meta.get("warning"):
+        click.echo(f"note: {ds.meta['warning']}", err=True)
+
+
+@main.command()
+@click.option("--method", required=True, type=click.Choice(["full", "adapter", "cross-encoder"]))
+@click.option("--dataset", "dataset_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Dataset from `generate` (default: <workspace>/datasets/train.json).")
+@click.option("--epochs", type=click.IntRange(1), default=None)
+@click.option("--batch-size", type=click.IntRange(1), default=None)
+@click.option("--learning-rate", type=float, default=None)
+@click.option("--adapter", "adapter_kind", type=click.Choice(["linear", "two-layer"]), default="two-layer",
+              show_default=True, help="Adapter architecture (method adapter).")
+@click.option("--name", default=None, help="Version name in the registry (default: <method>-<time>).")
+@click.option("--activate", is_flag=True, help="Activate it, unless real labelled questions show a loss.")
+@click.option("--check-queries", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Real labelled questions that guard --activate.")
+@click.pass_context
+def train(ctx: click.Context, method: str, dataset_path: Path | None, epochs: int | None, batch_size: int | None,
+          learning_rate: float | None, adapter_kind: str, name: str | None, activate: bool,
+          check_queries: Path | None) -> None:
+    """Fine-tune the router: full (sentence-transformers), adapter (query side) or cross-encoder (reranker)."""
+    from training.pipeline import guarded_activate, train_version
+
+    router = _router(ctx)
+    dataset_path = dataset_path or router.config.workspace / "datasets" / "train.json"
+    version = train_version(router, method, dataset_path, name=name, adapter_kind=adapter_kind, epochs=epochs,
+                            batch_size=batch_size, learning_rate=learning_rate)
+    click.echo(f"trained {version.name} ({method}) in {version.figures.get('seconds', 0):.0f}s; "
+               f"validation: {json.dumps(version.validation)}")
+    if version.figures.get("warning"):
+        click.echo(f"note: {version.figures['warning']}", err=True)
+    if activate:
+        outcome = guarded_activate(router, version.name, check_queries, dataset_path)
+        click.echo(("activated " if outcome["activated"] else "not activated: ") + version.name
+                   + (f" ({outcome['reason']})" if not outcome["activated"] else ""))
+
+
+@main.group()
+def models() -> None:
+    """List and activate model versions."""
+
+
+@models.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def models_list(ctx: click.Context, as_json: bool) -> None:
+    router = _router(ctx)
+    versions, active = router.registry.list(), router.registry.active()
+    if as_json:
+        _emit_json({"active": active, "versions": [v.to_dict() for v in versions]})
+        return
+    click.echo(f"active embedder: {active['embedder'] or 'base'}; reranker: {active['reranker'] or 'none'}")
+    for v in versions:
+        mark = "*" if v.name in active.values() else " "
+        val = ", ".join(f"{k}={x:.3f}" for k, x in v.validation.items() if isinstance(x, float))[:100]
+        click.echo(f"{mark} {v.name:<28} {v.method:<13} {val}")
+
+
+@models.command("activate")
+@click.argument("name")
+@click.option("--from-checkpoint", default=None, help="Adapter checkpoint to load, e.g. step_900.")
+@click.option("--check-queries", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Refuse the switch if these real labelled questions route worse.")
+@click.pass_context
+def models_activate(ctx: click.Context, name: str, from_checkpoint: str | None, check_queries: Path | None) -> None:
+    """Make NAME (or `base`) the version the router and the agent use."""
+    from dataclasses import replace
+
+    from router.activation import activate
+    from training.pipeline import guarded_activate
+
+    router = _router(ctx)
+    original = None
+    if from_checkpoint is not None:
+        original = router.registry.get(name)
+        if original.method != "adapter":
+            raise click.UsageError("--from-checkpoint applies to adapter versions")
+        router.registry.register(replace(original, checkpoint=from_checkpoint))
+    try:
+        if check_queries is not None and name != "base":
+            outcome = guarded_activate(router, name, check_queries)
+            if not outcome["activated"]:
+                raise click.ClickException(outcome["reason"])
+        else:
+            activate(router, name, progress=True)
+    except BaseException:
+        if original is not None:  # the switch did not happen: leave the version as it was
+            router.registry.register(original)
+        raise
+    click.echo(f"active: {json.dumps(router.registry.active())}")

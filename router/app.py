@@ -29,15 +29,34 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 _UNSET = object()
+ACTIVE = "active"
 
 
 class AgenticRouter:
     """Documents and tools in, routed tools and answers out."""
 
-    def __init__(self, config: RouterConfig, llm: "LLM | None | object" = _UNSET) -> None:
+    def __init__(
+        self,
+        config: RouterConfig,
+        llm: "LLM | None | object" = _UNSET,
+        embedder_version: str | None = ACTIVE,
+        reranker_version: str | None = ACTIVE,
+    ) -> None:
+        """``embedder_version``/``reranker_version``: a registry name, None for the base model, or
+        ``"active"`` for whatever ``models activate`` chose (evaluation compares versions side by side)."""
+        from router.registry import ModelRegistry
+
         self.config = config
         self._llm = llm
         config.workspace.mkdir(parents=True, exist_ok=True)
+        self.registry = ModelRegistry(config.models_dir)
+        active = self.registry.active()
+        self.embedder_version = active["embedder"] if embedder_version == ACTIVE else embedder_version
+        self.reranker_version = active["reranker"] if reranker_version == ACTIVE else reranker_version
+        if self.embedder_version == "base":
+            self.embedder_version = None
+        if self.reranker_version == "base":
+            self.reranker_version = None
 
     @classmethod
     def open(cls, workspace: str | Path | None = None, **overrides: Any) -> "AgenticRouter":
@@ -45,10 +64,44 @@ class AgenticRouter:
 
     # ---- parts (lazy) ------------------------------------------------------------------------------
     @cached_property
+    def _embedder_spec(self) -> tuple[str, "Any"]:
+        """(document-side model name or path, the adapter version or None)."""
+        if self.embedder_version is None:
+            return self.config.embed_model, None
+        version = self.registry.get(self.embedder_version)
+        if version.method == "full":
+            return str(self.registry.model_path(version)), None
+        if version.method == "adapter":
+            return self.config.embed_model, version
+        raise InputError(f"model {version.name!r} is a {version.method}, not an embedder")
+
+    @cached_property
     def embedder(self):  # noqa: ANN201 - HuggingFaceEmbedding, imported lazily
+        """Embeds documents and tool cards (the base model, or a full fine-tune)."""
         from router.embeddings import load_embedder
 
-        return load_embedder(self.config)
+        return load_embedder(self.config, model=self._embedder_spec[0])
+
+    @cached_property
+    def query_embedder(self):  # noqa: ANN201 - a LlamaIndex BaseEmbedding
+        """Embeds questions: the document-side embedder, behind the active adapter if there is one."""
+        adapter = self._embedder_spec[1]
+        if adapter is None:
+            return self.embedder
+        from training.trainers.adapter import load_adapter_embedding
+
+        return load_adapter_embedding(self.embedder, self.registry.model_path(adapter), adapter.checkpoint)
+
+    @cached_property
+    def reranker(self):  # noqa: ANN201 - sentence_transformers CrossEncoder or None
+        if self.reranker_version is None:
+            return None
+        version = self.registry.get(self.reranker_version)
+        if version.method != "cross-encoder":
+            raise InputError(f"model {version.name!r} is a {version.method}, not a cross-encoder")
+        from training.trainers.cross_encoder import load_reranker
+
+        return load_reranker(self.registry.model_path(version))
 
     @property
     def llm(self) -> "LLM | None":
@@ -62,7 +115,7 @@ class AgenticRouter:
     def _tag(self) -> str:
         from router.embeddings import model_tag
 
-        return model_tag(self.config.embed_model)
+        return model_tag(self._embedder_spec[0])
 
     @cached_property
     def catalog(self) -> ToolCatalog:
@@ -92,7 +145,7 @@ class AgenticRouter:
         from router.retriever import ToolRetriever
 
         return ToolRetriever(
-            self.catalog, self.embedder, self.chunks,
+            self.catalog, self.query_embedder, self.chunks,
             top_k=self.config.top_k, card_weight=self.config.card_weight,
             chunk_candidates=self.config.chunk_candidates, kind_bonus=self.config.kind_bonus,
         )
@@ -108,7 +161,8 @@ class AgenticRouter:
             return doc["storage"] if doc else None
 
         return ToolFactory(
-            self.config.docs_dir, storage_of, ChromaVectorStore(chroma_collection=self.chunks), self.embedder, self.llm,
+            self.config.docs_dir, storage_of, ChromaVectorStore(chroma_collection=self.chunks), self.query_embedder,
+            self.llm,
         )
 
     # ---- catalog -----------------------------------------------------------------------------------
@@ -165,8 +219,16 @@ class AgenticRouter:
         return self.catalog.list_tools(kind)
 
     # ---- routing and answering ---------------------------------------------------------------------
-    def route(self, query: str, k: int | None = None) -> list[RouteHit]:
-        return self.retriever.route(query, k or self.config.top_k)
+    def route(self, query: str, k: int | None = None, rerank: int | None = None) -> list[RouteHit]:
+        """Rank tools; with ``rerank=N`` the router's top N are reordered by the active cross-encoder."""
+        k = k or self.config.top_k
+        if not rerank:
+            return self.retriever.route(query, k)
+        if self.reranker is None:
+            raise InputError("no cross-encoder is active: train one (train --method cross-encoder) and activate it")
+        from router.rerank import rerank_hits
+
+        return rerank_hits(self.reranker, query, self.retriever.route(query, max(rerank, k)))[:k]
 
     def tools_for(self, hits: Sequence[RouteHit]) -> list["BaseTool"]:
         specs = self.catalog.get_tools([h.name for h in hits])

@@ -105,7 +105,7 @@ class ToolRetriever(BaseRetriever):
         if n_tools == 0:
             return []
         card_sim = self._card_search(qvec, min(n_tools, max(4 * k, 32)))
-        evidence = self._chunk_search(qvec)
+        evidence, passages = self._chunk_search(qvec)
         names = set(card_sim)
         specs = self.catalog.get_tools(sorted(names))
         if evidence:
@@ -124,7 +124,7 @@ class ToolRetriever(BaseRetriever):
                 ev = evidence.get(spec.doc_id or "", floor)
                 score = self.card_weight * card + (1 - self.card_weight) * ev
                 score += self.kind_bonus if spec.kind == intent else 0.0
-                hits.append(_hit(spec, score, card, ev))
+                hits.append(_hit(spec, score, card, ev, passages.get(spec.doc_id or "")))
         hits.sort(key=lambda h: (-h.score, h.name))
         return hits
 
@@ -141,20 +141,25 @@ class ToolRetriever(BaseRetriever):
         mat = np.asarray(got["embeddings"], dtype=np.float32)
         return dict(zip(got["ids"], (mat @ qvec).tolist()))
 
-    def _chunk_search(self, qvec: np.ndarray) -> dict[str, float]:
+    def _chunk_search(self, qvec: np.ndarray) -> tuple[dict[str, float], dict[str, str]]:
+        """Best chunk similarity per document among the nearest chunks, and that chunk's text."""
         if self.chunks is None:
-            return {}
+            return {}, {}
         n = min(self.chunk_candidates, self.chunks.count())
         if n == 0:
-            return {}
-        res = self.chunks.query(query_embeddings=[qvec.tolist()], n_results=n, include=["metadatas", "distances"])
+            return {}, {}
+        res = self.chunks.query(
+            query_embeddings=[qvec.tolist()], n_results=n, include=["metadatas", "distances", "documents"]
+        )
         best: dict[str, float] = {}
-        for meta, dist in zip(res["metadatas"][0], res["distances"][0]):
+        text: dict[str, str] = {}
+        for meta, dist, doc in zip(res["metadatas"][0], res["distances"][0], res["documents"][0]):
             doc_id = str((meta or {}).get("doc_id", ""))
             sim = 1.0 - float(dist)
             if doc_id and sim > best.get(doc_id, -1.0):
                 best[doc_id] = sim
-        return best
+                text[doc_id] = doc or ""
+        return best, text
 
     # ---- LlamaIndex retriever interface ------------------------------------------------------------
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
@@ -173,11 +178,11 @@ def hit_node(hit: RouteHit) -> TextNode:
     )
 
 
-def _hit(spec: ToolSpec, score: float, card: float | None, ev: float | None) -> RouteHit:
+def _hit(spec: ToolSpec, score: float, card: float | None, ev: float | None, passage: str | None = None) -> RouteHit:
     return RouteHit(
         name=spec.name, score=round(float(score), 6), kind=spec.kind, doc_id=spec.doc_id, tool_id=spec.tool_id,
         description=spec.description, card_score=None if card is None else round(card, 6),
-        evidence_score=None if ev is None else round(ev, 6),
+        evidence_score=None if ev is None else round(ev, 6), evidence=passage,
     )
 
 

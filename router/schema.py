@@ -72,6 +72,7 @@ class RouteHit:
     description: str
     card_score: float | None = None
     evidence_score: float | None = None
+    evidence: str | None = None  # the best-matching passage of the tool's document, when one was found
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import SHARED_DATA, shared_available, write_jsonl
-from training.evaluate import LeadEmbeddingBaseline, RouterSystem, evaluate, load_queries
+from training.baselines import LeadEmbeddingBaseline
+from training.evaluate import evaluate, load_queries
+from training.report import RouterSystem
 
 
 def _rows(path: Path) -> list[dict]:
@@ -28,7 +30,7 @@ def test_covid_qa_router_beats_title_plus_lead(make_router, tmp_path: Path) -> N
     router.ingest([write_jsonl(tmp_path / "docs.jsonl", picked)])
     queries = [q for q in load_queries(SHARED_DATA / "covid_qa" / "normalized" / "queries.jsonl") if set(q.gold) <= ids]
     assert len(queries) >= 50
-    ours = evaluate(RouterSystem(router), queries, level="document")
+    ours = evaluate(RouterSystem(router, "active"), queries, level="document")
     lead = evaluate(LeadEmbeddingBaseline(router.embedder, router.catalog.document_leads()), queries, level="document")
     assert ours["hit@1"] >= lead["hit@1"], (ours, lead)
     assert ours["hit@1"] > 0.5
@@ -45,5 +47,5 @@ def test_seal_tools_catalog_routes_single_call_questions(make_router, tmp_path: 
     router = make_router()
     report = router.add_tools(catalog)
     assert len(report.added) == len(needed | set(others))
-    metrics = evaluate(RouterSystem(router), queries, level="tool")
+    metrics = evaluate(RouterSystem(router, "active"), queries, level="tool")
     assert metrics["hit@5"] > 0.6, metrics

@@ -28,6 +28,7 @@ class LabelledQuery:
     qid: str
     query: str
     gold: tuple[str, ...]
+    kind: str | None = None  # the index kind that should answer, when known (generated questions)
 
 
 class RoutingSystem(Protocol):
@@ -51,7 +52,8 @@ def load_queries(path: str | Path, limit: int | None = None, seed: int = 0) -> l
             gold = [gold]
         if not isinstance(gold, list) or not gold or not all(isinstance(g, (str, int)) for g in gold):
             raise InputError(f"{where}: 'gold' must be a non-empty list of ids")
-        rows.append(LabelledQuery(str(row.get("qid", lineno)), query.strip(), tuple(str(g) for g in gold)))
+        kind = row.get("kind") if isinstance(row.get("kind"), str) else None
+        rows.append(LabelledQuery(str(row.get("qid", lineno)), query.strip(), tuple(str(g) for g in gold), kind))
     if limit is not None and limit < len(rows):
         rows = random.Random(seed).sample(rows, limit)
     return rows
@@ -69,7 +71,7 @@ def evaluate(
     level: str = "document",
     depth: int = 10,
     progress: bool = False,
-    on_query: Callable[[LabelledQuery, list[str], float], None] | None = None,
+    on_query: Callable[[LabelledQuery, list[RouteHit], list[str]], None] | None = None,
 ) -> dict[str, Any]:
     """Score ``system``; ``depth`` distinct ids are ranked per query (tools per document: x3)."""
     if level not in LEVELS:
@@ -87,41 +89,9 @@ def evaluate(
         golds.append(set(q.gold))
         latencies.append(elapsed)
         if on_query is not None:
-            on_query(q, ranked, elapsed)
+            on_query(q, hits, ranked)
     metrics = score_rankings(rankings, golds)
     if latencies:
         metrics["latency_ms_mean"] = float(np.mean(latencies) * 1000)
         metrics["latency_ms_p95"] = float(np.percentile(latencies, 95) * 1000)
     return metrics
-
-
-class RouterSystem:
-    """The product's router as an evaluated system."""
-
-    def __init__(self, router: Any, name: str = "router") -> None:
-        self.router, self.name = router, name
-
-    def rank(self, query: str, depth: int) -> list[RouteHit]:
-        return self.router.route(query, depth)
-
-
-class LeadEmbeddingBaseline:
-    """One vector per document: its title + first ``chars`` characters (the plain approach to beat)."""
-
-    def __init__(self, embedder: Any, docs: Sequence[tuple[str, str, str]], chars: int = 2000) -> None:
-        from router.embeddings import embed_texts
-
-        self.name = "title+lead"
-        self.embedder = embedder
-        self.doc_ids = [d[0] for d in docs]
-        self.matrix = np.asarray(embed_texts(embedder, [f"{t}\n{x[:chars]}" for _, t, x in docs]), dtype=np.float32)
-
-    def rank(self, query: str, depth: int) -> list[RouteHit]:
-        q = np.asarray(self.embedder.get_query_embedding(query), dtype=np.float32)
-        sims = self.matrix @ q
-        order = np.argsort(-sims)[:depth]
-        return [
-            RouteHit(name=self.doc_ids[i], score=float(sims[i]), kind="document", doc_id=self.doc_ids[i],
-                     tool_id=self.doc_ids[i], description="")
-            for i in order
-        ]

@@ -1,47 +1,183 @@
-"""Running several routing systems on the same queries and presenting the figures."""
+"""Comparing routing systems on the same queries in one run, and reporting the figures.
+
+System names for ``eval --compare``: ``base`` (configured embedder, no adapter, no reranker), ``active``
+(what ``models activate`` chose), any registry version name, ``bm25`` (BM25 over tool cards) and ``lead``
+(title + first 2,000 characters of each document). ``--rerank N`` adds ``<system>+rerank`` rows for the
+embedding systems, reordering their top N with the active (or a named) cross-encoder.
+"""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any, Sequence
 
 from router.errors import InputError
-from training.evaluate import LabelledQuery, LeadEmbeddingBaseline, RouterSystem, RoutingSystem, evaluate
+from router.schema import RouteHit
+from training.baselines import Bm25Baseline, LeadEmbeddingBaseline
+from training.evaluate import LabelledQuery, RoutingSystem, evaluate
+from training.metrics import HIT_KS
 
-SYSTEMS = ("active", "lead")
+TABLE_COLUMNS = ["hit@1", "hit@3", "hit@5", "hit@10", "mrr", "ndcg@10", "latency_ms_mean", "latency_ms_p95"]
 
 
-def build_systems(router: Any, names: Sequence[str]) -> list[RoutingSystem]:
+class RouterSystem:
+    """A router (any embedder / reranker combination) as an evaluated system."""
+
+    def __init__(self, router: Any, name: str, rerank: int | None = None) -> None:
+        self.router, self.name, self.rerank = router, name, rerank
+
+    def rank(self, query: str, depth: int) -> list[RouteHit]:
+        return self.router.route(query, depth, rerank=max(self.rerank, depth) if self.rerank else None)
+
+
+def build_systems(router: Any, names: Sequence[str], rerank: int | None = None,
+                  reranker: str | None = None) -> list[RoutingSystem]:
+    from router.activation import sync_collections
+    from router.app import AgenticRouter
+
     systems: list[RoutingSystem] = []
+    ce = reranker if reranker is not None else router.reranker_version
+    if rerank and ce is None:
+        raise InputError("--rerank needs a cross-encoder: activate one or name it with --reranker")
     for name in names:
-        if name == "active":
-            systems.append(RouterSystem(router, "active"))
-        elif name == "lead":
+        if name == "bm25":
+            systems.append(Bm25Baseline(router.list_tools()))
+            continue
+        if name == "lead":
             docs = router.catalog.document_leads()
             if not docs:
                 raise InputError("the 'lead' baseline needs ingested documents")
             systems.append(LeadEmbeddingBaseline(router.embedder, docs))
+            continue
+        if name == "active":
+            emb = router.embedder_version
+        elif name == "base":
+            emb = None
         else:
-            raise InputError(f"unknown system {name!r}; choose from {', '.join(SYSTEMS)}")
+            version = router.registry.get(name)
+            if version.method == "cross-encoder":  # the active embedder, reranked by this version
+                systems.append(RouterSystem(
+                    AgenticRouter(router.config, llm=None, embedder_version=router.embedder_version, reranker_version=name),
+                    name, rerank or 20))
+                continue
+            emb = name
+        target = AgenticRouter(router.config, llm=None, embedder_version=emb, reranker_version=ce)
+        sync_collections(target)
+        systems.append(RouterSystem(target, name))
+        if rerank:
+            systems.append(RouterSystem(target, f"{name}+rerank", rerank))
     return systems
 
 
-def run_systems(systems: Sequence[RoutingSystem], queries: Sequence[LabelledQuery], level: str) -> dict[str, dict]:
+def run_systems(systems: Sequence[RoutingSystem], queries: Sequence[LabelledQuery], level: str,
+                details: dict[str, list[dict]] | None = None) -> dict[str, dict]:
+    """Evaluate every system; ``details`` (if given) collects per-query rows for failure reports."""
     if not queries:
         raise InputError("no queries to evaluate")
     out = {}
     for system in systems:
-        key = "active" if isinstance(system, RouterSystem) else "lead"
-        out[key] = evaluate(system, queries, level=level, progress=True)
+        rows: list[dict] = []
+
+        def record(q: LabelledQuery, hits: list[RouteHit], ranked: list[str], rows: list[dict] = rows) -> None:
+            top = hits[0] if hits else None
+            rows.append({
+                "qid": q.qid, "query": q.query, "gold": list(q.gold), "gold_kind": q.kind, "ranked": ranked[:10],
+                "first": ranked[0] if ranked else None, "first_tool": top.name if top else None,
+                "first_kind": top.kind if top else None, "score": top.score if top else None,
+            })
+
+        metrics = evaluate(system, queries, level=level, progress=True, on_query=record)
+        metrics.update(kind_accuracy(rows))
+        out[system.name] = metrics
+        if details is not None:
+            details[system.name] = rows
     return out
+
+
+def kind_accuracy(rows: list[dict]) -> dict[str, float]:
+    """Among queries with a known gold kind whose first document is right: how often the kind is right too."""
+    known = [r for r in rows if r["gold_kind"] and r["first"] in r["gold"]]
+    if not known:
+        return {}
+    return {"kind_accuracy": sum(r["first_kind"] == r["gold_kind"] for r in known) / len(known), "kind_n": len(known)}
 
 
 def print_table(results: dict[str, dict], level: str) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    cols = ["hit@1", "hit@3", "hit@5", "hit@10", "mrr", "ndcg@10", "latency_ms_mean", "latency_ms_p95"]
     first = next(iter(results.values()))
-    table = Table("system", *cols, title=f"{level}-level routing, n={first['n']}")
+    table = Table("system", *TABLE_COLUMNS, title=f"{level}-level routing, n={first['n']}")
     for name, m in results.items():
-        table.add_row(name, *(f"{m.get(c, 0):.3f}" if "latency" not in c else f"{m.get(c, 0):.1f}" for c in cols))
-    Console(stderr=False, width=160).print(table)
+        table.add_row(name, *(f"{m.get(c, 0):.1f}" if "latency" in c else f"{m.get(c, 0):.3f}" for c in TABLE_COLUMNS))
+    Console(width=170).print(table)
+
+
+def write_report(out_dir: Path, results: dict[str, dict], details: dict[str, list[dict]], level: str,
+                 queries_path: Path) -> Path:
+    """Markdown report with PNG plots (hit@k per system, per-kind hit@1) and a failures file per system."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, m in results.items():
+        ax.plot(HIT_KS, [m[f"hit@{k}"] for k in HIT_KS], marker="o", label=name)
+    ax.set(xlabel="k", ylabel="hit@k", title=f"{level}-level hit@k", xticks=list(HIT_KS), ylim=(0, 1))
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out_dir / "hit_at_k.png", dpi=120)
+    plt.close(fig)
+
+    per_kind = _per_kind_hit1(details)
+    if per_kind:
+        kinds = sorted({k for v in per_kind.values() for k in v})
+        fig, ax = plt.subplots(figsize=(6, 4))
+        width = 0.8 / max(1, len(per_kind))
+        for i, (name, values) in enumerate(per_kind.items()):
+            ax.bar([j + i * width for j in range(len(kinds))], [values.get(k, 0.0) for k in kinds], width, label=name)
+        ax.set(xticks=[j + 0.4 - width / 2 for j in range(len(kinds))], xticklabels=kinds, ylabel="hit@1", ylim=(0, 1),
+               title="hit@1 by the index kind the question calls for")
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(out_dir / "per_kind.png", dpi=120)
+        plt.close(fig)
+
+    for name, rows in details.items():
+        with (out_dir / f"failures-{_safe(name)}.jsonl").open("w", encoding="utf-8") as fh:
+            for r in rows:
+                if r["first"] not in r["gold"]:
+                    fh.write(json.dumps({k: r[k] for k in ("qid", "query", "gold", "first", "first_tool", "score")},
+                                        ensure_ascii=False) + "\n")
+    lines = [f"# Routing report: {queries_path.name}", "", f"{level}-level, n = {next(iter(results.values()))['n']}", "",
+             "| system | " + " | ".join(TABLE_COLUMNS) + " |", "|---" * (len(TABLE_COLUMNS) + 1) + "|"]
+    for name, m in results.items():
+        lines.append(f"| {name} | " + " | ".join(f"{m.get(c, 0):.3f}" for c in TABLE_COLUMNS) + " |")
+    lines += ["", "![hit@k](hit_at_k.png)", ""]
+    if per_kind:
+        lines += ["![per kind](per_kind.png)", ""]
+    lines += ["Failures (first result wrong) per system: " + ", ".join(f"`failures-{_safe(n)}.jsonl`" for n in details)]
+    report = out_dir / "report.md"
+    report.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return report
+
+
+def _per_kind_hit1(details: dict[str, list[dict]]) -> dict[str, dict[str, float]]:
+    out: dict[str, dict[str, float]] = {}
+    for name, rows in details.items():
+        groups: dict[str, list[bool]] = {}
+        for r in rows:
+            kind = r["gold_kind"]
+            if kind:
+                groups.setdefault(kind, []).append(r["first"] in r["gold"])
+        if groups:
+            out[name] = {k: sum(v) / len(v) for k, v in groups.items()}
+    return out
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)

@@ -1,0 +1,64 @@
+"""Baselines that the router must beat, evaluated on the same queries in the same run."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Sequence
+
+import numpy as np
+
+from router.schema import RouteHit, ToolSpec
+
+
+class LeadEmbeddingBaseline:
+    """One vector per document: its title + first ``chars`` characters (the plain approach)."""
+
+    def __init__(self, embedder: Any, docs: Sequence[tuple[str, str, str]], chars: int = 2000) -> None:
+        from router.embeddings import embed_texts
+
+        self.name = "lead"
+        self.embedder = embedder
+        self.doc_ids = [d[0] for d in docs]
+        self.matrix = np.asarray(embed_texts(embedder, [f"{t}\n{x[:chars]}" for _, t, x in docs]), dtype=np.float32)
+
+    def rank(self, query: str, depth: int) -> list[RouteHit]:
+        q = np.asarray(self.embedder.get_query_embedding(query), dtype=np.float32)
+        sims = self.matrix @ q
+        order = np.argsort(-sims)[:depth]
+        return [
+            RouteHit(name=self.doc_ids[i], score=float(sims[i]), kind="document", doc_id=self.doc_ids[i],
+                     tool_id=self.doc_ids[i], description="")
+            for i in order
+        ]
+
+
+_TOKEN = re.compile(r"[a-z0-9]+")
+
+
+def _tokens(text: str) -> list[str]:
+    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", text)  # camelCase tool names become words
+    return _TOKEN.findall(spaced.lower())
+
+
+class Bm25Baseline:
+    """Lexical baseline: BM25 (bm25s) over the same tool cards the router embeds."""
+
+    def __init__(self, specs: Sequence[ToolSpec]) -> None:
+        import bm25s
+
+        self.name = "bm25"
+        self.specs = list(specs)
+        self.model = bm25s.BM25()
+        self.model.index([_tokens(s.card()) for s in self.specs], show_progress=False)
+
+    def rank(self, query: str, depth: int) -> list[RouteHit]:
+        tokens = _tokens(query)
+        if not tokens or not self.specs:
+            return []
+        k = min(depth, len(self.specs))
+        ids, scores = self.model.retrieve([tokens], k=k, show_progress=False)
+        return [
+            RouteHit(name=self.specs[i].name, score=float(sc), kind=self.specs[i].kind, doc_id=self.specs[i].doc_id,
+                     tool_id=self.specs[i].tool_id, description=self.specs[i].description)
+            for i, sc in zip(ids[0].tolist(), scores[0].tolist())
+        ]

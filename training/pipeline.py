@@ -1,0 +1,103 @@
+"""Train a version, register it, and activate it only when real queries say it is not worse.
+
+A validation split cut from generated questions improves while accuracy on real questions can fall (seen
+on Seal-Tools: hit@1 0.538 → 0.491 after one epoch on generated requests). So activation is guarded by
+real labelled questions whenever any exist: the data set's logged validation split, or ``check_queries``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from router.embeddings import resolve_model_path
+from router.errors import InputError
+from router.registry import ModelVersion
+from training.dataset import RoutingDataset
+
+if TYPE_CHECKING:
+    from router.app import AgenticRouter
+
+logger = logging.getLogger(__name__)
+SYNTHETIC_WARNING = (
+    "validation questions are generated, not real: they cannot show a loss on real queries; "
+    "check with `eval --queries REAL.jsonl --compare active,NAME` before relying on this version"
+)
+
+
+def train_version(
+    router: "AgenticRouter", method: str, dataset_path: Path, name: str | None = None,
+    adapter_kind: str = "two-layer", **settings: Any,
+) -> ModelVersion:
+    """Train ``method`` on the data set and register the result under ``name``."""
+    from training.trainers.common import TrainSettings
+
+    dataset = RoutingDataset.load(dataset_path)
+    name = name or f"{method}-{time.strftime('%Y%m%d-%H%M%S')}"
+    out_dir = router.registry.new_dir(name)
+    base = resolve_model_path(router.config.embed_model)
+    opts = TrainSettings(output_dir=out_dir, seed=router.config.seed, device=router.config.device,
+                         **{k: v for k, v in settings.items() if v is not None})
+    if method == "full":
+        from training.trainers.full import train_full
+
+        result = train_full(dataset, base, opts)
+    elif method == "adapter":
+        from training.trainers.adapter import train_adapter
+
+        result = train_adapter(dataset, base, opts, kind=adapter_kind)
+    elif method == "cross-encoder":
+        from training.trainers.cross_encoder import train_cross_encoder
+
+        result = train_cross_encoder(dataset, base, opts)
+    else:
+        raise InputError(f"unknown method {method!r}; choose full, adapter or cross-encoder")
+    figures = result.to_dict()
+    if not dataset.has_real_validation():
+        figures["warning"] = SYNTHETIC_WARNING
+    version = ModelVersion(
+        name=name, method=method, base=router.config.embed_model, path=name, dataset_hash=dataset.content_hash(),
+        figures=figures, validation=dict(result.val_metrics or {}),
+        checkpoint=None,
+    )
+    return router.registry.register(version)
+
+
+def guarded_activate(
+    router: "AgenticRouter", name: str, check_queries: Path | None = None, dataset_path: Path | None = None,
+    tolerance: float = 0.0, level: str | None = None,
+) -> dict[str, Any]:
+    """Activate ``name`` unless real labelled questions show it routes worse than the active version."""
+    from router.activation import activate
+    from training.evaluate import LabelledQuery, load_queries
+    from training.report import build_systems, run_systems
+
+    queries: list[LabelledQuery] = []
+    if check_queries is not None:
+        queries = load_queries(check_queries)
+    elif dataset_path is not None:
+        ds = RoutingDataset.load(dataset_path)
+        if ds.has_real_validation():
+            # document tools count by their document (any of its three tools answers a logged question)
+            specs = router.catalog.get_tools(sorted({t for q in ds.qids("val") for t in ds.relevant_docs.get(q, [])}))
+            for q in ds.qids("val"):
+                gold = tuple(sorted({specs[t].doc_id or t if t in specs else t for t in ds.relevant_docs.get(q, [])}))
+                queries.append(LabelledQuery(q, ds.queries[q], gold))
+    if not queries:
+        logger.warning("no real labelled questions to check against: %s", SYNTHETIC_WARNING)
+        return {"activated": True, "checked": False, "warning": SYNTHETIC_WARNING, **activate(router, name)}
+    level = level or "document"  # document level ranks external tools by name, so it fits mixed catalogs
+    current = "active" if router.embedder_version or router.reranker_version else "base"
+    version = router.registry.get(name)
+    systems = build_systems(router, [current, name], rerank=20 if version.method == "cross-encoder" else None,
+                            reranker=name if version.method == "cross-encoder" else None)
+    systems = [s for s in systems if s.name in (current, name)]
+    results = run_systems(systems, queries, level)
+    before, after = results[current]["hit@1"], results[name]["hit@1"]
+    outcome = {"checked": True, "n": len(queries), "hit@1_before": before, "hit@1_after": after}
+    if after + tolerance < before:
+        return {"activated": False, **outcome,
+                "reason": f"{name} routes worse on real questions (hit@1 {after:.3f} < {before:.3f}); kept {current}"}
+    return {"activated": True, **outcome, **activate(router, name)}
