@@ -1,0 +1,101 @@
+"""Model registry, activation (re-embedding into new collections, atomic switch) and eval reports."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from cli import main
+from router.activation import activate, sync_collections
+from router.app import AgenticRouter
+from router.embeddings import resolve_model_path
+from router.errors import CatalogError, InputError
+from router.registry import ModelVersion
+from tests.conftest import write_jsonl
+
+
+def _register_copy_of_base(router: AgenticRouter, name: str) -> ModelVersion:
+    """A 'full' version whose weights are a copy of the base model: a real model folder, cheap to make."""
+    target = router.registry.new_dir(name)
+    shutil.copytree(resolve_model_path(router.config.embed_model), target / "model", dirs_exist_ok=True)
+    return router.registry.register(ModelVersion(name=name, method="full", base="base", path=f"{name}/model"))
+
+
+def test_activating_a_full_version_reembeds_into_new_collections(router) -> None:
+    before = router.route("What does the borrow checker verify?", k=3)
+    _register_copy_of_base(router, "ft1")
+    done = activate(router, "ft1")
+    assert done["active"]["embedder"] == "ft1"
+    assert done["cards_embedded"] == 9 and done["chunks_embedded"] == router.chunks.count()
+    fresh = AgenticRouter(router.config, llm=None)
+    assert fresh.embedder_version == "ft1" and fresh.chunks.name != router.chunks.name
+    assert fresh.catalog.cards.name != router.catalog.cards.name
+    after = fresh.route("What does the borrow checker verify?", k=3)
+    assert [h.name for h in after] == [h.name for h in before]  # same weights, same ranking
+    assert sync_collections(fresh) == {"cards_embedded": 0, "chunks_embedded": 0, "chunks_removed": 0}
+    # the old collections are kept: switching back costs nothing
+    assert activate(fresh, "base")["cards_embedded"] == 0
+    assert AgenticRouter(router.config, llm=None).embedder_version is None
+
+
+def test_failed_activation_keeps_the_previous_version(router) -> None:
+    target = router.registry.new_dir("broken")
+    (target / "model").mkdir()
+    (target / "model" / "config.json").write_text("{not json", encoding="utf-8")
+    router.registry.register(ModelVersion(name="broken", method="full", base="base", path="broken/model"))
+    with pytest.raises(Exception):
+        activate(router, "broken")
+    assert router.registry.active() == {"embedder": None, "reranker": None}
+
+
+def test_registry_errors(router) -> None:
+    with pytest.raises(InputError, match="unknown model 'nope'"):
+        router.registry.get("nope")
+    _register_copy_of_base(router, "v1")
+    with pytest.raises(CatalogError, match="already exists"):
+        router.registry.new_dir("v1")
+    with pytest.raises(InputError, match="must be"):
+        router.registry.new_dir("base")
+    with pytest.raises(InputError, match="no cross-encoder is active"):
+        router.route("anything", k=3, rerank=10)
+
+
+def test_eval_compare_bm25_with_report(router, corpus_dir: Path, tmp_path: Path) -> None:
+    tools = router.list_tools()
+    borrow = next(t.doc_id for t in tools if t.doc_id.startswith("borrow"))
+    volcano = next(t.doc_id for t in tools if t.doc_id.startswith("volcano"))
+    queries = write_jsonl(tmp_path / "q.jsonl", [
+        {"qid": "1", "query": "What does the borrow checker verify?", "gold": [borrow], "kind": "vector"},
+        {"qid": "2", "query": "eruptions overview", "gold": [volcano], "kind": "summary"},
+        {"qid": "3", "query": "Which light is reflected by leaves?", "gold": [borrow]},  # a deliberate miss
+    ])
+    out, report = tmp_path / "m.json", tmp_path / "report"
+    result = CliRunner().invoke(main, [
+        "--workspace", str(router.config.workspace), "--llm", "none", "eval", "--queries", str(queries),
+        "--compare", "base,active,bm25,lead", "--report", str(report), "--json", str(out)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(out.read_text())
+    assert set(metrics) == {"base", "active", "bm25", "lead"}
+    assert metrics["base"]["hit@1"] == metrics["active"]["hit@1"] == pytest.approx(2 / 3)
+    assert metrics["active"]["kind_accuracy"] == 1.0
+    assert (report / "report.md").is_file() and (report / "hit_at_k.png").stat().st_size > 1000
+    assert (report / "per_kind.png").is_file()
+    failures = [json.loads(line) for line in (report / "failures-active.jsonl").read_text().splitlines()]
+    assert [f["qid"] for f in failures] == ["3"]
+
+
+def test_models_cli(router) -> None:
+    _register_copy_of_base(router, "ft2")
+    runner = CliRunner()
+    ws = ["--workspace", str(router.config.workspace), "--llm", "none"]
+    listed = json.loads(runner.invoke(main, [*ws, "models", "list", "--json"]).stdout)
+    assert listed["active"]["embedder"] is None and [v["name"] for v in listed["versions"]] == ["ft2"]
+    assert runner.invoke(main, [*ws, "models", "activate", "ft2"]).exit_code == 0
+    assert json.loads(runner.invoke(main, [*ws, "models", "list", "--json"]).stdout)["active"]["embedder"] == "ft2"
+    bad = runner.invoke(main, [*ws, "models", "activate", "ghost"])
+    assert bad.exit_code == 1 and "unknown model 'ghost'" in bad.stderr
+    assert runner.invoke(main, [*ws, "models", "activate", "base"]).exit_code == 0
