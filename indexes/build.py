@@ -18,15 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
-from indexes.describe import (
-    default_stopwords, describe_document, extractive_summary, llm_summary, salient_keywords, tool_names,
-)
+from indexes.describe import describe_document, extractive_summary, llm_summary, salient_keywords, tool_names
 from indexes.documents import SourceDocument, slugify
 from router.catalog import ToolCatalog
 from router.config import RouterConfig
 from router.embeddings import embed_texts, token_counter
 from router.errors import CatalogError
 from router.schema import IngestReport, ToolSpec, stable_hash
+from router.lexical import default_stopwords
 from router.store import collection
 
 if TYPE_CHECKING:
@@ -74,7 +73,7 @@ class DocumentIndexer:
         self.splitter = SentenceSplitter(
             chunk_size=config.chunk_size, chunk_overlap=config.chunk_overlap, tokenizer=token_counter(embedder)
         )
-        self._stopwords = default_stopwords()
+        self._stopwords = set(default_stopwords())
 
     # ---- public ------------------------------------------------------------------------------------
     def ingest(self, docs: Sequence[SourceDocument], replace: bool = False, progress: bool = False) -> IngestReport:

@@ -115,17 +115,3 @@ def describe_document(
         )
         for kind in DOC_KINDS
     ]
-
-
-def default_stopwords() -> set[str]:
-    """LlamaIndex ships NLTK's English stopwords offline; add words that are frequent in any paper."""
-    from llama_index.core.utils import globals_helper
-
-    extra = {
-        "also", "however", "using", "used", "based", "including", "among", "within", "show", "shown", "may",
-        "could", "would", "well", "one", "two", "three", "figure", "table", "fig", "et", "al", "study",
-        "studies", "results", "result", "data", "analysis", "method", "methods", "use", "new", "high", "low",
-        "http", "https", "www", "doi", "org", "license", "cc-by", "non", "per", "different", "found",
-        "reported", "associated", "respectively", "significant", "significantly", "compared", "total",
-    }
-    return set(globals_helper.stopwords) | extra

@@ -43,6 +43,8 @@ def sync_collections(router: "AgenticRouter", progress: bool = False) -> dict[st
             store.add(todo[start : start + catalog.max_batch])
     for start in range(0, len(stale), catalog.max_batch):
         router.chunks.delete(ids=stale[start : start + catalog.max_batch])
+    if missing or todo or stale:
+        catalog.bump_version()
     return {"cards_embedded": len(missing), "chunks_embedded": len(todo), "chunks_removed": len(stale)}
 
 

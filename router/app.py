@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from indexes.documents import SourceDocument
     from indexes.tools import ToolFactory
     from router.agent import AgentResult
+    from router.lexical import LexicalCache
     from router.retriever import ToolRetriever
 
 logger = logging.getLogger(__name__)
@@ -148,7 +149,14 @@ class AgenticRouter:
             self.catalog, self.query_embedder, self.chunks,
             top_k=self.config.top_k, card_weight=self.config.card_weight,
             chunk_candidates=self.config.chunk_candidates, kind_bonus=self.config.kind_bonus,
+            lexical=self.lexical, lexical_weight=self.config.lexical_weight,
         )
+
+    @cached_property
+    def lexical(self) -> "LexicalCache":
+        from router.lexical import LexicalCache, default_stopwords
+
+        return LexicalCache(self.config.workspace / "lexical", default_stopwords())
 
     @cached_property
     def tool_factory(self) -> "ToolFactory":

@@ -30,6 +30,8 @@ CREATE TABLE IF NOT EXISTS tools (
     description TEXT NOT NULL, parameters TEXT
 );
 CREATE INDEX IF NOT EXISTS tools_doc ON tools(doc_id);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+INSERT OR IGNORE INTO meta (key, value) VALUES ('version', 0);
 """
 
 
@@ -100,13 +102,23 @@ class ToolCatalog:
     # ---- writing -----------------------------------------------------------------------------------
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One atomic change of the catalog; it also moves the version counter derived indexes follow."""
         self._db.execute("BEGIN IMMEDIATE")
         try:
             yield self._db
+            self._db.execute("UPDATE meta SET value = value + 1 WHERE key = 'version'")
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
         self._db.execute("COMMIT")
+
+    def version(self) -> int:
+        return int(self._db.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()[0])
+
+    def bump_version(self) -> None:
+        """Say that vectors changed outside a catalog transaction (a re-embedding, a collection sync)."""
+        with self.transaction():
+            pass
 
     def upsert_cards(self, specs: Sequence[ToolSpec], vectors: Sequence[list[float]]) -> None:
         """Write card vectors first: an orphan vector is harmless (hits are checked against SQLite)."""

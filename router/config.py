@@ -51,6 +51,9 @@ class RouterConfig:
     card_weight: float = field(
         default=0.15, metadata={"help": "Weight of the tool-card similarity against chunk evidence (0..1)."}
     )
+    lexical_weight: float = field(
+        default=0.4, metadata={"help": "Weight of BM25 evidence against embedding evidence (0 = embeddings only)."}
+    )
     kind_bonus: float = field(
         default=0.05, metadata={"help": "Score bonus for the index kind the question calls for (orders a document's tools)."}
     )
@@ -120,8 +123,8 @@ class RouterConfig:
             raise ConfigError(f"llm_provider must be one of {', '.join(LLM_PROVIDERS)}, not {self.llm_provider!r}")
         if self.chunk_size < 32 or not 0 <= self.chunk_overlap < self.chunk_size:
             raise ConfigError("chunk_size must be >= 32 and 0 <= chunk_overlap < chunk_size")
-        if not 0.0 <= self.card_weight <= 1.0:
-            raise ConfigError("card_weight must lie in [0, 1]")
+        if not 0.0 <= self.card_weight <= 1.0 or not 0.0 <= self.lexical_weight <= 1.0:
+            raise ConfigError("card_weight and lexical_weight must lie in [0, 1]")
         if self.top_k < 1:
             raise ConfigError("top_k must be >= 1")
 

@@ -59,5 +59,6 @@ class CatalogToolRetriever(ObjectRetriever[BaseTool]):
         retriever = ToolRetriever(
             base.catalog, base.embed_model, base.chunks, top_k=k,
             card_weight=base.card_weight, chunk_candidates=base.chunk_candidates, kind_bonus=base.kind_bonus,
+            lexical=base.lexical, lexical_weight=base.lexical_weight,
         )
         super().__init__(retriever=retriever, object_node_mapping=CatalogToolMapping(router))

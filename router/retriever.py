@@ -5,9 +5,13 @@ A tool is scored from two kinds of embedding evidence:
 - for document tools, the best-matching *chunk* of its document (the chunks collection the vector
   indexes already keep). A question about a detail deep in a paper rarely resembles the paper's
   description, but it does resemble the passage that answers it.
-``score = w * card + (1 - w) * evidence`` for document tools (``w`` = ``card_weight``), ``card`` alone for
+``dense = w * card + (1 - w) * evidence`` for document tools (``w`` = ``card_weight``), ``card`` alone for
 external tools. Both searches are approximate-nearest-neighbour queries in Chroma, so the cost grows with
 ``k`` and ``chunk_candidates``, not with the catalog size.
+
+A lexical channel (BM25 over chunks and cards, ``router.lexical``) adds the exact rare words a question
+shares with its answer: ``score = (1 - l) * dense + l * bm25 / best_bm25`` with ``l`` = ``lexical_weight``
+(0 turns it off). Candidates found by either channel are scored by both.
 
 It is a LlamaIndex ``BaseRetriever`` over tool-card nodes; wrapped in an ``ObjectRetriever`` it yields the
 tools themselves (see ``router.agent``).
@@ -24,6 +28,7 @@ from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
 from router.catalog import ToolCatalog
+from router.lexical import LexicalCache
 from router.errors import InputError
 from router.schema import RouteHit, ToolSpec
 
@@ -74,6 +79,8 @@ class ToolRetriever(BaseRetriever):
         card_weight: float = 0.15,
         chunk_candidates: int = 64,
         kind_bonus: float = 0.05,
+        lexical: "LexicalCache | None" = None,
+        lexical_weight: float = 0.0,
     ) -> None:
         super().__init__()
         self.catalog = catalog
@@ -83,6 +90,8 @@ class ToolRetriever(BaseRetriever):
         self.card_weight = card_weight
         self.chunk_candidates = chunk_candidates
         self.kind_bonus = kind_bonus
+        self.lexical = lexical
+        self.lexical_weight = lexical_weight if lexical is not None else 0.0
 
     # ---- routing -----------------------------------------------------------------------------------
     def route(self, query: str, k: int | None = None) -> list[RouteHit]:
@@ -90,7 +99,7 @@ class ToolRetriever(BaseRetriever):
         k = k or self.top_k
         exact = self.catalog.get_tool(query) if len(query) <= 64 else None
         qvec = np.asarray(self.embed_model.get_query_embedding(query), dtype=np.float32)
-        hits = self._score(qvec, k, kind_intent(query))
+        hits = self._score(qvec, k, kind_intent(query), query)
         if exact is not None:  # an agent re-fetches a tool by its exact name; it must come back first
             hits = [h for h in hits if h.name != exact.name]
             hits.insert(0, _hit(exact, 1.0, None, None))
@@ -98,31 +107,48 @@ class ToolRetriever(BaseRetriever):
 
     def route_vector(self, query: str, qvec: np.ndarray, k: int) -> list[RouteHit]:
         """Route from a precomputed query vector (evaluation embeds all queries in one batch)."""
-        return self._score(np.asarray(qvec, dtype=np.float32), k, kind_intent(query))[:k]
+        return self._score(np.asarray(qvec, dtype=np.float32), k, kind_intent(query), query)[:k]
 
-    def _score(self, qvec: np.ndarray, k: int, intent: str = "vector") -> list[RouteHit]:
+    def _lexical(self, query: str, n_cards: int) -> tuple[dict[str, float], dict[str, float]]:
+        """Normalised BM25 scores: per tool (cards) and per document (best chunk)."""
+        if self.lexical is None or self.lexical_weight <= 0 or not query:
+            return {}, {}
+        version = self.catalog.version()
+        cards = self.lexical.get(self.catalog.cards, version, "cards").search(query, n_cards)
+        docs = {}
+        if self.chunks is not None and self.chunks.count():
+            docs = self.lexical.get(self.chunks, version, "chunks").search(query, self.chunk_candidates)
+        return cards, docs
+
+    def _score(self, qvec: np.ndarray, k: int, intent: str = "vector", query: str = "") -> list[RouteHit]:
         n_tools = self.catalog.cards.count()
         if n_tools == 0:
             return []
-        card_sim = self._card_search(qvec, min(n_tools, max(4 * k, 32)))
+        n_cards = min(n_tools, max(4 * k, 32))
+        card_sim = self._card_search(qvec, n_cards)
         evidence, passages = self._chunk_search(qvec)
-        names = set(card_sim)
+        lex_cards, lex_docs = self._lexical(query, n_cards)
+        names = set(card_sim) | set(lex_cards)
         specs = self.catalog.get_tools(sorted(names))
-        if evidence:
-            for doc_tools in self.catalog.tools_for_documents(sorted(evidence)).values():
+        doc_ids = sorted(set(evidence) | set(lex_docs))
+        if doc_ids:
+            for doc_tools in self.catalog.tools_for_documents(doc_ids).values():
                 for spec in doc_tools:
                     specs[spec.name] = spec
         missing = [n for n in specs if n not in card_sim]
         card_sim.update(self._card_similarity(qvec, missing))
         floor = min(evidence.values()) if evidence else 0.0
+        lam = self.lexical_weight
         hits = []
         for name, spec in specs.items():
             card = card_sim.get(name, 0.0)
             if spec.kind == "external" or self.chunks is None:
-                hits.append(_hit(spec, card, card, None))
+                score = (1 - lam) * card + lam * lex_cards.get(name, 0.0)
+                hits.append(_hit(spec, score, card, None))
             else:
                 ev = evidence.get(spec.doc_id or "", floor)
-                score = self.card_weight * card + (1 - self.card_weight) * ev
+                dense = self.card_weight * card + (1 - self.card_weight) * ev
+                score = (1 - lam) * dense + lam * lex_docs.get(spec.doc_id or "", 0.0)
                 score += self.kind_bonus if spec.kind == intent else 0.0
                 hits.append(_hit(spec, score, card, ev, passages.get(spec.doc_id or "")))
         hits.sort(key=lambda h: (-h.score, h.name))

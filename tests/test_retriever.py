@@ -91,3 +91,36 @@ def test_python_tools_registered_by_an_application(router) -> None:
     assert "multiply" in [h.name for h in hits]
     tool = router.object_retriever(k=3).retrieve("multiply")[0]
     assert tool.call(a=6, b=7).raw_output == 42
+
+
+def test_lexical_channel_follows_catalog_changes(make_router, tmp_path: Path) -> None:
+    router = make_router()
+    router.add_tools(write_jsonl(tmp_path / "a.jsonl", [
+        {"name": "lookup_gene", "description": "Look up a gene by its symbol"},
+        {"name": "send_email", "description": "Send an email"},
+    ]))
+    first = router.route("ZXQ7 gene symbol", k=2)
+    assert first[0].name == "lookup_gene"
+    version = router.catalog.version()
+    router.add_tools(write_jsonl(tmp_path / "b.jsonl", [
+        {"name": "zxq7_registry", "description": "Registry entry for ZXQ7 variants"},
+    ]))
+    assert router.catalog.version() == version + 1
+    hits = router.route("ZXQ7 registry entry", k=3)
+    assert hits[0].name == "zxq7_registry"  # the rebuilt BM25 index knows the new rare token
+    lexical_dirs = sorted(p.name for p in (router.config.workspace / "lexical").iterdir())
+    assert all(f"-v{version + 1}" in d for d in lexical_dirs)  # stale versions are cleaned up
+
+
+def test_lexical_weight_zero_is_embeddings_only(make_router, corpus_dir: Path) -> None:
+    router = make_router(lexical_weight=0.0)
+    router.ingest([corpus_dir])
+    hit = router.route("What does the borrow checker verify?", k=1)[0]
+    assert hit.doc_id.startswith("borrow") and not (router.config.workspace / "lexical").exists()
+
+
+def test_tokenizer_keeps_cjk_and_splits_camel_case() -> None:
+    from router.lexical import tokenize
+
+    assert tokenize("getWeatherForecast for Paris") == ["get", "weather", "forecast", "for", "paris"]
+    assert tokenize("抹茶を点てる", frozenset()) == ["抹", "茶", "を", "点", "て", "る"]

@@ -1,8 +1,9 @@
 """Comparing routing systems on the same queries in one run, and reporting the figures.
 
 System names for ``eval --compare``: ``base`` (configured embedder, no adapter, no reranker), ``active``
-(what ``models activate`` chose), any registry version name, ``bm25`` (BM25 over tool cards) and ``lead``
-(title + first 2,000 characters of each document). ``--rerank N`` adds ``<system>+rerank`` rows for the
+(what ``models activate`` chose), any registry version name, ``dense`` (the active router without its
+BM25 channel), ``bm25`` (BM25 over tool cards) and ``lead`` (title + first 2,000 characters of each
+document). ``--rerank N`` adds ``<system>+rerank`` rows for the
 embedding systems, reordering their top N with the active (or a named) cross-encoder.
 """
 
@@ -49,6 +50,11 @@ def build_systems(router: Any, names: Sequence[str], rerank: int | None = None,
             if not docs:
                 raise InputError("the 'lead' baseline needs ingested documents")
             systems.append(LeadEmbeddingBaseline(router.embedder, docs))
+            continue
+        if name == "dense":  # the active router without its lexical channel (an ablation)
+            target = AgenticRouter(router.config.with_overrides(lexical_weight=0.0), llm=None,
+                                   embedder_version=router.embedder_version, reranker_version=ce)
+            systems.append(RouterSystem(target, name))
             continue
         if name == "active":
             emb = router.embedder_version

@@ -1,0 +1,145 @@
+"""Lexical evidence for routing: BM25 (bm25s) over the chunks and the tool cards.
+
+Embeddings capture meaning; BM25 captures the exact rare words a question shares with the text that
+answers it (gene names, drug names, tool identifiers). On the dev benchmarks the two are complementary
+(see the README), so the retriever mixes a max-normalised BM25 score into each tool's score.
+
+The indexes are derived data: they are rebuilt from the texts Chroma already holds whenever the catalog's
+version counter moves, and cached in the workspace under that version, so a process that only routes
+loads them instead of rebuilding.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+
+if TYPE_CHECKING:
+    from chromadb.api.models.Collection import Collection
+
+logger = logging.getLogger(__name__)
+_TOKEN = re.compile(r"[a-z0-9]+|[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
+
+def default_stopwords() -> frozenset[str]:
+    """LlamaIndex ships NLTK's English stopwords offline; add words frequent in any paper or tool card."""
+    from llama_index.core.utils import globals_helper
+
+    extra = {
+        "also", "however", "using", "used", "based", "including", "among", "within", "show", "shown", "may",
+        "could", "would", "well", "one", "two", "three", "figure", "table", "fig", "et", "al", "study",
+        "studies", "results", "result", "data", "analysis", "method", "methods", "use", "new", "high", "low",
+        "http", "https", "www", "doi", "org", "license", "cc-by", "non", "per", "different", "found",
+        "reported", "associated", "respectively", "significant", "significantly", "compared", "total",
+    }
+    return frozenset(set(globals_helper.stopwords) | extra)
+
+
+def tokenize(text: str, stopwords: frozenset[str] = frozenset()) -> list[str]:
+    """Lower-cased words (camelCase split), single CJK characters; stopwords dropped."""
+    return [t for t in _TOKEN.findall(_CAMEL.sub(" ", text).lower()) if t not in stopwords]
+
+
+class LexicalIndex:
+    """BM25 over one Chroma collection's texts; ``search`` returns ``{key: score / best score}``."""
+
+    def __init__(self, keys: list[str], texts: list[str], stopwords: frozenset[str]) -> None:
+        import bm25s
+
+        self.keys = keys
+        self.stopwords = stopwords
+        self.model = bm25s.BM25()
+        if texts:
+            self.model.index([tokenize(t, stopwords) or ["_"] for t in texts], show_progress=False)
+
+    def search(self, query: str, k: int) -> dict[str, float]:
+        """Best normalised score per key among the top ``k`` entries (keys repeat for chunks of one document)."""
+        tokens = tokenize(query, self.stopwords)
+        if not tokens or not self.keys:
+            return {}
+        ids, scores = self.model.retrieve([tokens], k=min(k, len(self.keys)), show_progress=False)
+        top = float(scores[0][0]) if len(scores[0]) else 0.0
+        if top <= 0:
+            return {}
+        out: dict[str, float] = {}
+        for i, s in zip(ids[0].tolist(), scores[0].tolist()):
+            key = self.keys[i]
+            if s > 0 and key not in out:
+                out[key] = float(s) / top
+        return out
+
+    # ---- persistence -------------------------------------------------------------------------------
+    def save(self, folder: Path) -> None:
+        tmp = folder.with_name(folder.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        if self.keys:
+            self.model.save(str(tmp))
+        (tmp / "keys.json").write_text(json.dumps(self.keys), encoding="utf-8")
+        shutil.rmtree(folder, ignore_errors=True)
+        tmp.rename(folder)
+
+    @classmethod
+    def load(cls, folder: Path, stopwords: frozenset[str]) -> "LexicalIndex":
+        import bm25s
+
+        index = cls.__new__(cls)
+        index.keys = json.loads((folder / "keys.json").read_text(encoding="utf-8"))
+        index.stopwords = stopwords
+        index.model = bm25s.BM25.load(str(folder)) if index.keys else bm25s.BM25()
+        return index
+
+
+def read_collection(coll: "Collection", text_of: Callable[[str, dict], str], key_of: Callable[[str, dict], str],
+                    page: int = 5000) -> tuple[list[str], list[str]]:
+    """All (key, text) pairs of a collection, read page by page."""
+    keys: list[str] = []
+    texts: list[str] = []
+    total = coll.count()
+    for offset in range(0, total, page):
+        got = coll.get(include=["documents", "metadatas"], limit=page, offset=offset)
+        for cid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"]):
+            keys.append(key_of(cid, meta or {}))
+            texts.append(text_of(doc or "", meta or {}))
+    return keys, texts
+
+
+class LexicalCache:
+    """Keeps the BM25 indexes of one workspace in step with the catalog version."""
+
+    def __init__(self, folder: Path, stopwords: frozenset[str]) -> None:
+        self.folder = folder
+        self.stopwords = stopwords
+        self._loaded: dict[str, tuple[int, LexicalIndex]] = {}
+
+    def get(self, coll: "Collection", version: int, kind: str) -> LexicalIndex:
+        name = f"{coll.name}"
+        cached = self._loaded.get(name)
+        if cached and cached[0] == version:
+            return cached[1]
+        path = self.folder / f"{name}-v{version}"
+        index = None
+        if (path / "keys.json").is_file():
+            try:
+                index = LexicalIndex.load(path, self.stopwords)
+            except (OSError, ValueError, json.JSONDecodeError) as exc:
+                logger.warning("lexical index %s unreadable (%s); rebuilding", path, exc)
+        if index is None:
+            if kind == "chunks":
+                keys, texts = read_collection(coll, lambda d, m: f"{m.get('title', '')} {d}", lambda i, m: str(m.get("doc_id", "")))
+            else:
+                keys, texts = read_collection(coll, lambda d, m: d, lambda i, m: i)
+            index = LexicalIndex(keys, texts, self.stopwords)
+            for old in self.folder.glob(f"{name}-v*"):
+                shutil.rmtree(old, ignore_errors=True)
+            index.save(path)
+        self._loaded[name] = (version, index)
+        return index
+
+

@@ -1,0 +1,131 @@
+"""Reproduce the fine-tuning table end to end on the shared dev benchmarks (../shared/data).
+
+For each data set and protocol it runs the real CLI, so every step is a command a user can type:
+
+- synthetic-only: build the catalog, `generate` from it, train each method, evaluate on the data set's
+  human-written questions (never trained on);
+- supervised: `generate --from-queries` on a seeded 20% of the questions, train, evaluate on the other 80%.
+
+    .venv/bin/python scripts/protocols.py --out bench-results/protocols [--sets covid,seal] [--protocols synthetic,supervised]
+
+Workspaces are kept under --out, so a rerun skips finished steps (delete a folder to redo it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+CLI = [str(ROOT / ".venv" / "bin" / "agentic-router")]
+METHODS = ("full", "adapter", "cross-encoder")
+
+SETS = {
+    "covid": {"catalog": ("ingest", DATA / "covid_qa/normalized/docs.jsonl"), "queries": DATA / "covid_qa/normalized/queries.jsonl",
+              "level": "document", "gen": ["--llm", "local", "--per-chunk", "1", "--max", "1500"]},
+    "seal": {"catalog": ("tools add", DATA / "seal_tools/normalized/docs.jsonl"),
+             "queries": DATA / "seal_tools/normalized/test_in_domain.queries.jsonl",
+             "level": "tool", "gen": ["--llm", "local", "--per-tool", "1", "--max", "4000"]},
+}
+
+
+def run(cmd: list[str], log: Path) -> None:
+    line = " ".join(shlex.quote(c) for c in cmd)
+    print(f"$ {line}", flush=True)
+    with log.open("a", encoding="utf-8") as fh:
+        fh.write(f"\n$ {line}\n")
+        fh.flush()
+        started = time.time()
+        proc = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+        fh.write(f"[exit {proc.returncode} after {time.time() - started:.0f}s]\n")
+    if proc.returncode != 0:
+        sys.exit(f"step failed ({proc.returncode}); see {log}")
+
+
+def split_queries(path: Path, out_dir: Path, fraction: float = 0.2, seed: int = 0) -> tuple[Path, Path]:
+    rows = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    order = list(range(len(rows)))
+    random.Random(seed).shuffle(order)
+    cut = int(len(rows) * fraction)
+    train, test = out_dir / "train20.jsonl", out_dir / "test80.jsonl"
+    train.write_text("\n".join(rows[i] for i in sorted(order[:cut])) + "\n", encoding="utf-8")
+    test.write_text("\n".join(rows[i] for i in sorted(order[cut:])) + "\n", encoding="utf-8")
+    return train, test
+
+
+def protocol(name: str, spec: dict, kind: str, out: Path, base_ws: Path, epochs: int) -> dict:
+    work = out / f"{name}-{kind}"
+    work.mkdir(parents=True, exist_ok=True)
+    log = work / "log.txt"
+    ws = work / "ws"
+    if not ws.exists():  # start from a copy of the catalog (built once per data set)
+        subprocess.run(["cp", "-r", str(base_ws), str(ws)], check=True)
+    cli = [*CLI, "--workspace", str(ws)]
+    eval_queries = spec["queries"]
+    dataset = work / "dataset.json"
+    if kind == "supervised":
+        train_q, eval_queries = split_queries(spec["queries"], work)
+        gen = ["generate", "--from-queries", str(train_q), "--out", str(dataset), "--seed", "0"]
+    else:
+        gen = ["generate", *spec["gen"], "--out", str(dataset), "--seed", "0"]
+    if not dataset.exists():
+        run([*cli, *gen], log)
+    for method in METHODS:
+        if not (ws / "models" / method / "version.json").exists():
+            run([*cli, "train", "--method", method, "--dataset", str(dataset), "--name", method,
+                 "--epochs", str(epochs)], log)
+    result = work / "eval.json"
+    if not result.exists():
+        run([*cli, "--llm", "none", "eval", "--queries", str(eval_queries), "--level", spec["level"],
+             "--compare", "base,full,adapter,bm25", "--rerank", "20", "--reranker", "cross-encoder",
+             "--report", str(work / "report"), "--json", str(result)], log)
+    metrics = json.loads(result.read_text())
+    meta = json.loads(dataset.read_text()).get("meta", {})
+    return {"metrics": metrics, "kept_share": meta.get("kept_share"), "n_train": meta.get("n_train")}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=ROOT / "bench-results" / "protocols")
+    parser.add_argument("--sets", default="covid,seal")
+    parser.add_argument("--protocols", default="synthetic,supervised")
+    parser.add_argument("--epochs", type=int, default=1)
+    args = parser.parse_args()
+    if not DATA.is_dir():
+        sys.exit(f"shared data not found at {DATA}")
+    args.out.mkdir(parents=True, exist_ok=True)
+    table = {}
+    for name in args.sets.split(","):
+        spec = SETS[name]
+        base_ws = args.out / f"{name}-catalog"
+        if not (base_ws / "catalog.sqlite").exists():
+            cmd, path = spec["catalog"]
+            run([*CLI, "--workspace", str(base_ws), "--llm", "none", *cmd.split(), str(path)], args.out / f"{name}-catalog.log")
+        for kind in args.protocols.split(","):
+            table[f"{name}/{kind}"] = protocol(name, spec, kind, args.out, base_ws, args.epochs)
+            (args.out / "summary.json").write_text(json.dumps(table, indent=2), encoding="utf-8")
+    print(render(table))
+
+
+def render(table: dict) -> str:
+    cols = ["base", "full", "adapter", "base+rerank", "bm25"]
+    lines = ["| set / protocol | kept share | " + " | ".join(f"{c} hit@1" for c in cols) + " |",
+             "|---" * (len(cols) + 2) + "|"]
+    for key, row in table.items():
+        m = row["metrics"]
+        kept = row.get("kept_share")
+        lines.append(f"| {key} | {kept if kept is not None else '-'} | "
+                     + " | ".join(f"{m[c]['hit@1']:.3f}" if c in m else "-" for c in cols) + " |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
