@@ -41,6 +41,14 @@ def default_stopwords() -> frozenset[str]:
     return frozenset(set(globals_helper.stopwords) | extra)
 
 
+def import_bm25s():  # noqa: ANN202 - the module
+    """bm25s sets its own logger to DEBUG when imported; put it back to WARNING so it does not spam stderr."""
+    import bm25s
+
+    logging.getLogger("bm25s").setLevel(logging.WARNING)
+    return bm25s
+
+
 def tokenize(text: str, stopwords: frozenset[str] = frozenset()) -> list[str]:
     """Lower-cased words (camelCase split), single CJK characters; stopwords dropped."""
     return [t for t in _TOKEN.findall(_CAMEL.sub(" ", text).lower()) if t not in stopwords]
@@ -50,8 +58,7 @@ class LexicalIndex:
     """BM25 over one Chroma collection's texts; ``search`` returns ``{key: score / best score}``."""
 
     def __init__(self, keys: list[str], texts: list[str], stopwords: frozenset[str]) -> None:
-        import bm25s
-
+        bm25s = import_bm25s()
         self.keys = keys
         self.stopwords = stopwords
         self.model = bm25s.BM25()
@@ -87,8 +94,7 @@ class LexicalIndex:
 
     @classmethod
     def load(cls, folder: Path, stopwords: frozenset[str]) -> "LexicalIndex":
-        import bm25s
-
+        bm25s = import_bm25s()
         index = cls.__new__(cls)
         index.keys = json.loads((folder / "keys.json").read_text(encoding="utf-8"))
         index.stopwords = stopwords

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any, Sequence
 
 import numpy as np
 
+from router.lexical import tokenize
 from router.schema import RouteHit, ToolSpec
 
 
@@ -32,27 +32,21 @@ class LeadEmbeddingBaseline:
         ]
 
 
-_TOKEN = re.compile(r"[a-z0-9]+")
-
-
-def _tokens(text: str) -> list[str]:
-    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", text)  # camelCase tool names become words
-    return _TOKEN.findall(spaced.lower())
-
-
 class Bm25Baseline:
     """Lexical baseline: BM25 (bm25s) over the same tool cards the router embeds."""
 
     def __init__(self, specs: Sequence[ToolSpec]) -> None:
-        import bm25s
+        from router.lexical import default_stopwords, import_bm25s
 
+        bm25s = import_bm25s()
+        self.stopwords = default_stopwords()
         self.name = "bm25"
         self.specs = list(specs)
         self.model = bm25s.BM25()
-        self.model.index([_tokens(s.card()) for s in self.specs], show_progress=False)
+        self.model.index([tokenize(s.card(), self.stopwords) or ["_"] for s in self.specs], show_progress=False)
 
     def rank(self, query: str, depth: int) -> list[RouteHit]:
-        tokens = _tokens(query)
+        tokens = tokenize(query, self.stopwords)
         if not tokens or not self.specs:
             return []
         k = min(depth, len(self.specs))
