@@ -236,7 +236,8 @@ class AgenticRouter:
             raise InputError("no cross-encoder is active: train one (train --method cross-encoder) and activate it")
         from router.rerank import rerank_hits
 
-        return rerank_hits(self.reranker, query, self.retriever.route(query, max(rerank, k)))[:k]
+        hits = self.retriever.route(query, max(rerank, k))
+        return (rerank_hits(self.reranker, query, hits[:rerank]) + hits[rerank:])[:k]
 
     def tools_for(self, hits: Sequence[RouteHit]) -> list["BaseTool"]:
         specs = self.catalog.get_tools([h.name for h in hits])

@@ -85,7 +85,7 @@ def protocol(name: str, spec: dict, kind: str, out: Path, base_ws: Path, epochs:
     result = work / "eval.json"
     if not result.exists():
         run([*cli, "--llm", "none", "eval", "--queries", str(eval_queries), "--level", spec["level"],
-             "--compare", "base,full,adapter,bm25", "--rerank", "20", "--reranker", "cross-encoder",
+             "--compare", "base,full,adapter,base+rerank,bm25", "--rerank", "10", "--reranker", "cross-encoder",
              "--report", str(work / "report"), "--json", str(result)], log)
     metrics = json.loads(result.read_text())
     meta = json.loads(dataset.read_text()).get("meta", {})

@@ -4,7 +4,8 @@ System names for ``eval --compare``: ``base`` (configured embedder, no adapter, 
 (what ``models activate`` chose), any registry version name, ``dense`` (the active router without its
 BM25 channel), ``bm25`` (BM25 over tool cards) and ``lead`` (title + first 2,000 characters of each
 document). ``--rerank N`` adds ``<system>+rerank`` rows for the
-embedding systems, reordering their top N with the active (or a named) cross-encoder.
+embedding systems, reordering their top N with the active (or a named) cross-encoder; naming
+``<system>+rerank`` in the list instead adds just that row.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ class RouterSystem:
         self.router, self.name, self.rerank = router, name, rerank
 
     def rank(self, query: str, depth: int) -> list[RouteHit]:
-        return self.router.route(query, depth, rerank=max(self.rerank, depth) if self.rerank else None)
+        return self.router.route(query, depth, rerank=self.rerank)
 
 
 def build_systems(router: Any, names: Sequence[str], rerank: int | None = None,
@@ -56,6 +57,11 @@ def build_systems(router: Any, names: Sequence[str], rerank: int | None = None,
                                    embedder_version=router.embedder_version, reranker_version=ce)
             systems.append(RouterSystem(target, name))
             continue
+        reranked = name.endswith("+rerank")  # e.g. "base+rerank": only this row is reranked
+        if reranked:
+            if ce is None:
+                raise InputError(f"{name} needs a cross-encoder: activate one or name it with --reranker")
+            name = name[: -len("+rerank")]
         if name == "active":
             emb = router.embedder_version
         elif name == "base":
@@ -70,8 +76,11 @@ def build_systems(router: Any, names: Sequence[str], rerank: int | None = None,
             emb = name
         target = AgenticRouter(router.config, llm=None, embedder_version=emb, reranker_version=ce)
         sync_collections(target)
+        if reranked:
+            systems.append(RouterSystem(target, f"{name}+rerank", rerank or 20))
+            continue
         systems.append(RouterSystem(target, name))
-        if rerank:
+        if rerank and not any(n.endswith("+rerank") for n in names):
             systems.append(RouterSystem(target, f"{name}+rerank", rerank))
     return systems
 
