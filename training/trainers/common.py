@@ -1,0 +1,326 @@
+"""What every trainer shares: settings, the result record, seeding, device choice and the training pairs.
+
+The three trainers (full fine-tune, query-side adapter, cross-encoder reranker) read the same
+``RoutingDataset`` and report the same ``TrainResult``, so the CLI, the registry and the HTTP schema can
+treat them alike. Keeping the pair building here guarantees that all three learn from exactly the same
+positives.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import shutil
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator, NamedTuple
+
+from router.embeddings import resolve_device, resolve_model_path  # noqa: F401 - resolve_device re-exported
+from router.errors import InputError, ModelError
+from training.dataset import RoutingDataset
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+logger = logging.getLogger(__name__)
+
+CARD_PREFIX = "tool:"
+CHUNK_PREFIX = "chunk:"
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+@dataclass
+class TrainSettings:
+    """Training knobs shared by every method. Field metadata carries the help text (CLI and HTTP schema).
+
+    ``None`` for ``epochs``, ``batch_size`` and ``learning_rate`` means "the method's own default", because
+    a query-side adapter on cached vectors wants a learning rate ~50x that of a full fine-tune.
+    """
+
+    output_dir: Path = field(metadata={"help": "Folder the trained model is written to (created if missing)."})
+    epochs: int | None = field(
+        default=None, metadata={"help": "Passes over the training pairs (default: full 1, adapter 5, cross-encoder 1)."}
+    )
+    batch_size: int | None = field(
+        default=None,
+        metadata={"help": "Rows per step (default: full 32, adapter 64, cross-encoder 32). Bi-encoders use the other "
+                          "rows of a batch as negatives; full fine-tunes above 64 switch to the cached (GradCache) loss."},
+    )
+    learning_rate: float | None = field(
+        default=None, metadata={"help": "Peak learning rate (default: 2e-5 full and cross-encoder, 1e-3 adapter)."}
+    )
+    seed: int = field(default=0, metadata={"help": "Seed for shuffling, mining ties and weight initialisation."})
+    warmup_ratio: float = field(default=0.1, metadata={"help": "Share of the steps spent warming the learning rate up."})
+    max_steps: int | None = field(default=None, metadata={"help": "Stop after this many steps (None: run all epochs)."})
+    hard_negatives: int = field(
+        default=1,
+        metadata={"help": "Negatives mined per query with the base model (0: in-batch negatives only). The "
+                          "cross-encoder uses them as its label-0 rows."},
+    )
+    checkpoint_steps: int = field(
+        default=100,
+        metadata={"help": "Adapter: save and validate a step_<N> checkpoint every N steps. Full and cross-encoder "
+                          "runs validate and checkpoint once per epoch instead."},
+    )
+    device: str = field(default="auto", metadata={"help": "torch device: auto (CUDA when present, else CPU), cpu, cuda."})
+    precision: str = field(
+        default="auto",
+        metadata={"help": "fp32, bf16, or auto = bf16 on CPUs that compute it natively (AVX512-BF16/AMX), else fp32. "
+                          "bf16 is mixed precision (fp32 weights) for full/cross-encoder training, ~2x faster on such "
+                          "CPUs, and the adapter's one caching pass (cosines within 4e-5 of fp32)."},
+    )
+    threads: int | None = field(
+        default=None,
+        metadata={"help": "torch CPU threads while training (None: torch's default, one per core). On a box shared "
+                          "with other jobs 1 can be several times faster: spinning threads fight for the cores."},
+    )
+
+    def __post_init__(self) -> None:
+        self.output_dir = Path(self.output_dir)
+        for name in ("epochs", "batch_size", "max_steps", "threads"):
+            value = getattr(self, name)
+            if value is not None and int(value) < 1:
+                raise InputError(f"{name} must be >= 1, not {value}")
+        if self.learning_rate is not None and not self.learning_rate > 0:
+            raise InputError(f"learning_rate must be > 0, not {self.learning_rate}")
+        if self.precision not in PRECISIONS:
+            raise InputError(f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
+        if self.hard_negatives < 0 or self.checkpoint_steps < 1 or not 0.0 <= self.warmup_ratio < 1.0:
+            raise InputError("hard_negatives must be >= 0, checkpoint_steps >= 1 and warmup_ratio in [0, 1)")
+
+    def resolved(self, epochs: int, batch_size: int, learning_rate: float) -> "TrainSettings":
+        """A copy with the method defaults filled in where the user gave nothing."""
+        values = asdict(self)
+        values["epochs"] = self.epochs or epochs
+        values["batch_size"] = self.batch_size or batch_size
+        values["learning_rate"] = self.learning_rate or learning_rate
+        return TrainSettings(**values)
+
+
+@dataclass
+class TrainResult:
+    """What a training run produced; ``to_dict`` is what the registry stores as the version's figures."""
+
+    method: str
+    output_dir: Path
+    base: str
+    steps: int
+    seconds: float
+    train_pairs: int
+    val_metrics: dict[str, float] = field(default_factory=dict)
+    best_checkpoint: str | None = None
+    interrupted: bool = False
+    details: dict[str, Any] = field(default_factory=dict)  # timing split, loss curve ends, mining counts
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["output_dir"] = str(self.output_dir)
+        data["seconds"] = round(self.seconds, 2)
+        return data
+
+
+class Pair(NamedTuple):
+    """One training row: a question and one of its positives (a tool card or a chunk)."""
+
+    qid: str
+    query: str
+    positive_id: str  # "tool:<name>" or "chunk:<id>"
+    positive: str
+
+
+# ---- environment ---------------------------------------------------------------------------------------
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (CPU and CUDA) so two runs with one seed train the same model."""
+    from transformers import set_seed
+
+    random.seed(seed)
+    set_seed(seed)
+
+
+@contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """Run the block with ``threads`` torch CPU threads (None: leave as is), restoring the old count after."""
+    import torch
+
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def use_bf16(precision: str, device: str) -> bool:
+    """Resolve ``precision``: ``auto`` means bf16 only on a CPU that computes it natively; elsewhere bf16 is
+    emulated and slower than fp32 (and a GPU is fast enough in fp32 for these small models)."""
+    if precision == "auto":
+        return device == "cpu" and _native_cpu_bf16()
+    return precision == "bf16"
+
+
+def embedding_precision(precision: str, device: str) -> AbstractContextManager[Any]:
+    """An autocast context for an embedding-only pass (``nullcontext`` for fp32)."""
+    import torch
+
+    if not use_bf16(precision, device):
+        return nullcontext()
+    return torch.autocast(device_type=device.split(":")[0], dtype=torch.bfloat16)
+
+
+def _native_cpu_bf16() -> bool:
+    try:
+        flags = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="ignore")
+    except OSError:
+        return False
+    return " avx512_bf16" in flags or " amx_bf16" in flags
+
+
+# ---- data ----------------------------------------------------------------------------------------------
+def load_dataset(dataset: RoutingDataset | str | Path) -> RoutingDataset:
+    """Accept a loaded data set or a path; a missing, empty or corrupt file is a one-line ``InputError``."""
+    if isinstance(dataset, RoutingDataset):
+        if not dataset.queries:
+            raise InputError("dataset is empty (no queries)")
+        return dataset
+    return RoutingDataset.load(dataset)
+
+
+def corpus_texts(dataset: RoutingDataset) -> dict[str, str]:
+    """Every retrievable text, keyed ``tool:<name>`` / ``chunk:<id>``: the router scores a tool by its card
+    and by the best chunk of its document, so both are candidates and both can be negatives."""
+    texts = {CARD_PREFIX + k: v for k, v in dataset.corpus.items()}
+    texts.update({CHUNK_PREFIX + k: v for k, v in dataset.chunks.items()})
+    return {k: v for k, v in texts.items() if isinstance(v, str) and v.strip()}
+
+
+def positive_ids(dataset: RoutingDataset, qid: str) -> list[str]:
+    """All positives of a question (cards first), restricted to texts that exist."""
+    ids = [CARD_PREFIX + t for t in dataset.relevant_docs.get(qid, []) if t in dataset.corpus]
+    ids += [CHUNK_PREFIX + c for c in dataset.relevant_chunks.get(qid, []) if c in dataset.chunks]
+    return list(dict.fromkeys(ids))
+
+
+def build_pairs(dataset: RoutingDataset, split: str = "train") -> list[Pair]:
+    """One row per (question, positive) over router pairs and chunk pairs; multi-positive questions give
+    several rows. ``InputError`` when the split has none, naming the likely cause."""
+    texts = corpus_texts(dataset)
+    pairs = [Pair(q, dataset.queries[q], pid, texts[pid]) for q in dataset.qids(split)
+             if isinstance(dataset.queries[q], str) and dataset.queries[q].strip()
+             for pid in positive_ids(dataset, q) if pid in texts]
+    if not pairs and split == "train":
+        raise InputError(
+            "dataset has no training pairs: no 'train' question has a relevant tool card or chunk in the data set"
+        )
+    return pairs
+
+
+def validation_qrels(dataset: RoutingDataset) -> tuple[dict[str, str], dict[str, str], dict[str, set[str]]]:
+    """``(queries, corpus, relevant)`` of the val split in InformationRetrievalEvaluator's shape;
+    empty dicts when the data set has no validation questions."""
+    relevant = {q: set(positive_ids(dataset, q)) for q in dataset.qids("val")}
+    relevant = {q: ids for q, ids in relevant.items() if ids}
+    if not relevant:
+        return {}, {}, {}
+    return {q: dataset.queries[q] for q in relevant}, corpus_texts(dataset), relevant
+
+
+# ---- models --------------------------------------------------------------------------------------------
+def load_bi_encoder(name: str, device: str) -> "SentenceTransformer":
+    """Load a sentence-transformers model (``bundled:`` alias or path); failures are one-line ``ModelError``s."""
+    from sentence_transformers import SentenceTransformer
+
+    path = resolve_model_path(name)
+    try:
+        return SentenceTransformer(path, device=device)
+    except Exception as exc:  # noqa: BLE001 - any load failure reads the same to a user
+        raise ModelError(f"cannot load base model {name!r}: {exc}".splitlines()[0]) from exc
+
+
+def encode(model: "SentenceTransformer", texts: list[str], role: str, batch_size: int = 64,
+           show_progress: bool = False):  # noqa: ANN201 - a float32 torch tensor
+    """Normalised embeddings the way ``HuggingFaceEmbedding`` makes them (prompt ``query``/``text`` when the
+    model defines one), so vectors cached for training match those the router computes."""
+    prompt_name = role if role in (model.prompts or {}) else None
+    return model.encode(texts, batch_size=batch_size, prompt_name=prompt_name, normalize_embeddings=True,
+                        convert_to_tensor=True, show_progress_bar=show_progress)
+
+
+def mine_negatives(model: "SentenceTransformer", pairs: list[Pair], corpus: dict[str, str], num_negatives: int,
+                   seed: int, output_format: str = "n-tuple", relative_margin: float | None = 0.05,
+                   cache_dir: Path | None = None) -> tuple[Any, dict[str, int]]:
+    """Hard negatives from the base model with ``sentence_transformers.util.mine_hard_negatives``.
+
+    The corpus is every card and chunk; a question's own positives are never negatives (the function groups
+    rows by question text). ``relative_margin=0.05`` drops candidates scoring within 5% of the weakest
+    positive: near-copies of a positive (a sibling tool card of the same document, an overlapping chunk)
+    are more likely unlabelled positives than negatives. ``range_min`` stays 0 because a tool catalog is
+    small and its top-ranked wrong tools are exactly the confusions the router must learn.
+
+    Candidates are searched among the ``50 + 10 x num_negatives`` nearest texts, so a question whose top
+    texts all sit inside the margin still finds some further down. A question left short (few texts, or a
+    weak base model) gets seeded random non-positive texts, so every positive is trained on and the
+    reranker always sees label-0 rows; ``filled_rows`` counts them. Returns the ``datasets.Dataset`` and
+    counts for the result record.
+    """
+    from datasets import Dataset
+    from sentence_transformers.util import mine_hard_negatives
+
+    base = Dataset.from_dict({"anchor": [p.query for p in pairs], "positive": [p.positive for p in pairs]})
+    positives_of: dict[str, set[str]] = {}
+    for p in pairs:
+        positives_of.setdefault(p.query, set()).add(p.positive)
+    texts = list(dict.fromkeys(corpus.values()))
+    available = min(len(set(texts) - pos) for pos in positives_of.values())
+    num = min(num_negatives, available)
+    if num < 1:
+        logger.warning("no text can serve as a negative for some question; training with in-batch negatives only")
+        return base, {"mined_rows": 0, "filled_rows": 0, "negatives_per_row": 0}
+    mined = mine_hard_negatives(
+        base, model, anchor_column_name="anchor", positive_column_name="positive", corpus=texts,
+        range_max=50 + 10 * num, num_negatives=num, relative_margin=relative_margin, sampling_strategy="top",
+        output_format=output_format, batch_size=64, verbose=False, cache_folder=str(cache_dir) if cache_dir else None,
+    )
+    rows, rng, filled = mined.to_dict(), random.Random(seed), 0
+    if output_format == "n-tuple":
+        kept = set(zip(rows["anchor"], rows["positive"]))
+        for p in pairs:
+            if (p.query, p.positive) not in kept:
+                kept.add((p.query, p.positive))
+                pool = [t for t in texts if t not in positives_of[p.query]]
+                rows["anchor"].append(p.query)
+                rows["positive"].append(p.positive)
+                for i, text in enumerate(rng.sample(pool, num), start=1):
+                    rows[f"negative_{i}"].append(text)
+                filled += 1
+    else:  # labeled-pair: top every question up to ``num`` label-0 rows
+        negatives: dict[str, set[str]] = {q: set() for q in positives_of}
+        for query, text, label in zip(rows["anchor"], rows["positive"], rows["label"]):
+            if not label:
+                negatives[query].add(text)
+        for query, chosen in negatives.items():
+            if len(chosen) < num:
+                pool = [t for t in texts if t not in positives_of[query] and t not in chosen]
+                for text in rng.sample(pool, min(len(pool), num - len(chosen))):
+                    rows["anchor"].append(query)
+                    rows["positive"].append(text)
+                    rows["label"].append(0)
+                    filled += 1
+    counts = {"mined_rows": len(mined), "filled_rows": filled, "negatives_per_row": num}
+    return (Dataset.from_dict(rows) if filled else mined), counts
+
+
+def prepare_output_dir(path: Path) -> Path:
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def remove_quietly(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

@@ -1,0 +1,225 @@
+"""Cross-encoder reranker trained with ``CrossEncoderTrainer`` on (question, text, label) rows.
+
+The router's bi-encoder narrows the catalog; a cross-encoder reads the question and one candidate together
+and reorders the short list. No reranker checkpoint can be downloaded here, so the default start is the
+bundled MiniLM bi-encoder: ``CrossEncoder(path, num_labels=1)`` keeps its transformer and adds a fresh
+classification head (sentence-transformers logs "Converting SentenceTransformer model ... to CrossEncoder").
+Negatives are mined with the bi-encoder itself, i.e. they are the wrong candidates the reranker will
+actually be shown.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Hashable, Sequence
+
+from router.embeddings import resolve_model_path
+from router.errors import InputError, ModelError
+from training.dataset import RoutingDataset
+from training.trainers.common import (
+    TrainResult,
+    TrainSettings,
+    build_pairs,
+    corpus_texts,
+    load_bi_encoder,
+    load_dataset,
+    mine_negatives,
+    one_line,
+    prepare_output_dir,
+    remove_quietly,
+    resolve_device,
+    seed_everything,
+    torch_threads,
+    use_bf16,
+)
+
+if TYPE_CHECKING:
+    from sentence_transformers import CrossEncoder
+
+logger = logging.getLogger(__name__)
+
+METHOD = "cross-encoder"
+MAX_LENGTH = 128  # question + card fit; a 256-token chunk is cut in half, which keeps a step ~3x cheaper
+VAL_CANDIDATES = 10  # reranked per val question: its positives + the bi-encoder's top wrong texts
+BEST_METRIC = "eval_val_ndcg@10"
+CHECKPOINTS = "checkpoints"
+
+
+def train_cross_encoder(dataset: RoutingDataset | str | Path, base_model: str, settings: TrainSettings,
+                        miner_model: str | None = None, max_length: int = MAX_LENGTH,
+                        callbacks: list[Any] | None = None) -> TrainResult:
+    """Fine-tune a reranker from ``base_model`` and save it (standard CrossEncoder folder) at ``output_dir``.
+
+    Positives are label 1, ``settings.hard_negatives`` mined texts per question label 0 (at least one),
+    with ``BinaryCrossEntropyLoss(pos_weight=negatives per positive)`` so both classes weigh the same. The
+    val split, when present, is scored each epoch (NDCG@10 reranking the positives among the bi-encoder's
+    top wrong candidates) and the best epoch is kept. Ctrl-C saves the current weights, ``interrupted=True``.
+    ``miner_model`` (default: ``base_model``) is the bi-encoder that mines negatives.
+    """
+    with torch_threads(settings.threads):
+        return _train_cross_encoder(dataset, base_model, settings, miner_model, max_length, callbacks)
+
+
+def _train_cross_encoder(dataset: RoutingDataset | str | Path, base_model: str, settings: TrainSettings,
+                         miner_model: str | None = None, max_length: int = MAX_LENGTH,
+                         callbacks: list[Any] | None = None) -> TrainResult:
+    import torch
+    from sentence_transformers import CrossEncoder, CrossEncoderTrainer, CrossEncoderTrainingArguments
+    from sentence_transformers.cross_encoder.evaluation import CrossEncoderRerankingEvaluator
+    from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss
+
+    ds = load_dataset(dataset)
+    pairs = build_pairs(ds, "train")
+    val_pairs = build_pairs(ds, "val")
+    opts = settings.resolved(epochs=1, batch_size=32, learning_rate=2e-5)
+    device = resolve_device(opts.device)
+    out = prepare_output_dir(opts.output_dir)
+    started = time.perf_counter()
+    seed_everything(opts.seed)
+
+    miner = load_bi_encoder(miner_model or base_model, device)
+    miner_loaded = time.perf_counter()
+    corpus = corpus_texts(ds)
+    if opts.hard_negatives < 1:
+        logger.warning("a reranker needs negatives: mining 1 per question although hard_negatives=0")
+    samples: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory() as cache:  # the val pass reuses the corpus vectors of the train pass
+        train_data, counts = mine_negatives(miner, pairs, corpus, max(1, opts.hard_negatives), opts.seed,
+                                            output_format="labeled-pair", cache_dir=Path(cache))
+        if val_pairs:
+            val_rows, _ = mine_negatives(miner, val_pairs, corpus, VAL_CANDIDATES - 1, opts.seed,
+                                         output_format="labeled-pair", relative_margin=None, cache_dir=Path(cache))
+            samples = _reranking_samples(val_rows)
+    del miner
+    if "label" not in train_data.column_names:  # no text could serve as a negative
+        raise InputError("cannot train a reranker: the data set has no text that is a negative for any question")
+    n_pos = sum(train_data["label"])
+    n_neg = len(train_data) - n_pos
+    mined = time.perf_counter()
+
+    seed_everything(opts.seed)  # the new classifier head is drawn from the seeded generator
+    try:
+        model = CrossEncoder(resolve_model_path(base_model), num_labels=1, max_length=max_length, device=device)
+    except Exception as exc:  # noqa: BLE001 - any load failure reads the same to a user
+        raise ModelError(f"cannot load base model {base_model!r}: {one_line(exc)}") from exc
+    loaded = time.perf_counter()
+    loss = BinaryCrossEntropyLoss(model, pos_weight=torch.tensor(n_neg / max(1, n_pos)))
+    evaluator = None
+    if samples:
+        evaluator = CrossEncoderRerankingEvaluator(samples, at_k=10, name="val", batch_size=64, write_csv=False,
+                                                   show_progress_bar=False)
+    strategy = "epoch" if evaluator is not None else "no"
+    approx_steps = -(-len(train_data) // opts.batch_size) * opts.epochs
+    approx_steps = min(approx_steps, opts.max_steps or approx_steps)
+    args = CrossEncoderTrainingArguments(
+        output_dir=str(out / CHECKPOINTS),
+        num_train_epochs=opts.epochs,
+        max_steps=opts.max_steps or -1,
+        per_device_train_batch_size=opts.batch_size,
+        per_device_eval_batch_size=opts.batch_size,
+        learning_rate=opts.learning_rate,
+        warmup_steps=opts.warmup_ratio,  # transformers 5 takes the ratio as a float here
+        seed=opts.seed,
+        data_seed=opts.seed,
+        eval_strategy=strategy,
+        save_strategy=strategy,
+        save_total_limit=1,
+        save_only_model=True,
+        load_best_model_at_end=evaluator is not None,
+        metric_for_best_model=BEST_METRIC if evaluator is not None else None,
+        greater_is_better=True,
+        logging_steps=max(1, min(50, approx_steps // 10)),
+        report_to="none",
+        use_cpu=device == "cpu",
+        dataloader_num_workers=0,
+        dataloader_pin_memory=device != "cpu",
+        push_to_hub=False,
+        bf16=use_bf16(opts.precision, device),  # mixed precision: weights stay fp32
+    )
+    trainer = CrossEncoderTrainer(model=model, args=args, train_dataset=train_data, loss=loss, evaluator=evaluator,
+                                  callbacks=callbacks)
+    interrupted = False
+    try:
+        trainer.train()
+    except KeyboardInterrupt:
+        interrupted = True
+        logger.warning("training interrupted at step %d; saving the current weights", trainer.state.global_step)
+    trained = time.perf_counter()
+    try:
+        trainer.model.save(str(out))
+    except OSError as exc:
+        raise ModelError(f"cannot save the model to {out}: {one_line(exc)}") from exc
+    remove_quietly(out / CHECKPOINTS)
+
+    history = trainer.state.log_history
+    best = Path(trainer.state.best_model_checkpoint).name if trainer.state.best_model_checkpoint else None
+    losses = [h["loss"] for h in history if "loss" in h]
+    return TrainResult(
+        method=METHOD, output_dir=out, base=base_model, steps=trainer.state.global_step,
+        seconds=time.perf_counter() - started, train_pairs=len(pairs),
+        val_metrics=_best_eval(history, trainer.state.best_metric),
+        best_checkpoint=None if interrupted else best, interrupted=interrupted,
+        details={**counts, "train_rows": len(train_data), "positives": n_pos, "negatives": n_neg,
+                 "max_length": max_length, "val_questions": len(samples),
+                 "load_seconds": round(miner_loaded - started + loaded - mined, 2),
+                 "mining_seconds": round(mined - miner_loaded, 2), "train_seconds": round(trained - loaded, 2),
+                 **({"loss_first": float(losses[0]), "loss_last": float(losses[-1])} if losses else {})},
+    )
+
+
+def _reranking_samples(rows: Any) -> list[dict[str, Any]]:
+    """``labeled-pair`` rows grouped per question into CrossEncoderRerankingEvaluator samples."""
+    grouped: dict[str, dict[str, Any]] = {}
+    for query, text, label in zip(rows["anchor"], rows["positive"], rows["label"]):
+        sample = grouped.setdefault(query, {"query": query, "positive": [], "negative": []})
+        sample["positive" if label else "negative"].append(text)
+    return [s for s in grouped.values() if s["positive"] and s["negative"]]
+
+
+def _best_eval(history: list[dict[str, Any]], best: float | None) -> dict[str, float]:
+    evals = [h for h in history if BEST_METRIC in h]
+    if not evals:
+        return {}
+    chosen = next((h for h in evals if best is not None and h[BEST_METRIC] == best), evals[-1])
+    out = {name: float(chosen[f"eval_val_{name}"]) for name in ("map", "mrr@10", "ndcg@10") if f"eval_val_{name}" in chosen}
+    out["epoch"] = float(chosen.get("epoch", 0.0))
+    return out
+
+
+# ---- use -----------------------------------------------------------------------------------------------
+def load_reranker(path: str | Path) -> "CrossEncoder":
+    """Load a trained reranker; a missing folder, a bi-encoder folder or corrupt weights are ``ModelError``s."""
+    from sentence_transformers import CrossEncoder
+
+    folder = Path(path)
+    if not folder.is_dir() or not (folder / "config.json").is_file():
+        raise ModelError(f"no reranker in {folder}")
+    st_config = folder / "config_sentence_transformers.json"
+    try:
+        kind = json.loads(st_config.read_text(encoding="utf-8")).get("model_type") if st_config.is_file() else None
+    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as exc:
+        raise ModelError(f"corrupt reranker checkpoint {folder}: {one_line(exc)}") from exc
+    if kind not in (None, "CrossEncoder") or kind is None and (folder / "modules.json").is_file():
+        raise ModelError(f"{folder} holds a {kind or 'SentenceTransformer'} model, not a trained reranker")
+    try:
+        return CrossEncoder(str(folder), device=resolve_device("auto"))
+    except Exception as exc:  # noqa: BLE001 - unreadable weights/config all mean a broken checkpoint
+        raise ModelError(f"corrupt reranker checkpoint {folder}: {one_line(exc)}") from exc
+
+
+def rerank(cross_encoder: "CrossEncoder", query: str, candidates: Sequence[tuple[Hashable, str]],
+           top_n: int) -> list[tuple[Hashable, float]]:
+    """Score ``(id, text)`` candidates against ``query`` and return the best ``top_n`` as ``(id, score)``.
+
+    Identical texts are scored once; ties keep the input order (the bi-encoder's ranking)."""
+    if top_n < 1 or not candidates:
+        return []
+    unique = list(dict.fromkeys(text for _, text in candidates))
+    scores = cross_encoder.predict([(query, text) for text in unique], show_progress_bar=False)
+    by_text = {text: float(s) for text, s in zip(unique, scores)}
+    order = sorted(range(len(candidates)), key=lambda i: -by_text[candidates[i][1]])
+    return [(candidates[i][0], by_text[candidates[i][1]]) for i in order[:top_n]]
