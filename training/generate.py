@@ -1,0 +1,455 @@
+"""Build a ``RoutingDataset`` from the catalog itself: questions generated per chunk, document and tool.
+
+Sources and labels (every question names one tool in ``relevant_docs``; ``kinds`` says which index kind):
+- a *chunk* of a document -> factual questions -> the document's ``vector`` tool, and ``relevant_chunks`` =
+  that chunk (Chroma chunk id, text in ``chunks``);
+- a *document* -> overview requests (LLM from title + lead, or templates) -> its ``summary`` tool, and
+  exact-term queries built from its most distinctive terms (tf-idf over the catalog) -> its ``keyword`` tool;
+- an *external tool* -> user requests from name + description + parameters -> that tool.
+Without an LLM (``llm=None``) chunk questions are Inverse Cloze Task pseudo-queries: one sentence taken out of
+the chunk; the positive is the chunk *without* that sentence, stored in ``chunks`` under the key
+``"<chunk id>~s<sentence index>"`` (a plain chunk id is always a real Chroma chunk). Tools get key phrases of
+their card. Templated and ICT queries have ``origin`` "ict", LLM ones "llm", labelled logs "log".
+
+Sources are taken in rounds, one per document/tool per round in a seeded order, so ``max_questions`` spreads
+questions over as many documents and tools as possible. Raw generations are appended to
+``<out>.progress.jsonl`` per finished source; a rerun with the same settings skips those sources. Filters
+(``training.quality``) then run on everything, the round-trip filter last; a targeted tool left with nothing
+gets pseudo-queries (``meta["fallback"]``). The round trip checks document tools at document level (is the
+source document among the router's top ``round_trip_k`` documents?) and external tools by name.
+
+``from_queries`` turns labelled logs (``{"qid","query","gold"}``) into a supervised dataset instead: a gold id
+is a tool name or a doc_id, which stands for that document's vector tool (kind "vector"); unknown ids are
+counted in meta and skipped. A ``val_fraction`` share of the rows becomes a *real* validation split.
+``meta["run"]`` holds timings and CPU settings, the only part that differs between two runs with one seed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import random
+import time
+import zlib
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from router.errors import InputError
+from router.schema import stable_hash
+from training import prompts as P
+from training import quality as Q
+from training.dataset import RoutingDataset
+
+if TYPE_CHECKING:
+    from llama_index.core.llms import LLM
+
+    from router.app import AgenticRouter
+
+log = logging.getLogger(__name__)
+SYNTHETIC_WARNING = ("validation questions are generated, not real: they cannot show a loss on real queries; "
+                     "evaluate with `eval --queries` on real labelled questions")
+SUMMARY_PER_DOC = 2
+KEYWORD_PER_DOC = 2
+MIN_PASSAGE_CHARS = 200
+PROGRESS_VERSION = 1
+
+
+@dataclass
+class Source:
+    key: str
+    kind: str  # vector / summary / keyword / external
+    tool: str
+    n: int
+    doc_id: str | None = None
+    chunk_id: str | None = None
+    text: str = ""  # passage, lead or tool card: what the question is made from
+    full: str = ""  # whole cleaned chunk (ICT)
+    title: str = ""
+    terms: tuple[str, ...] = ()
+    term: str | None = None  # key term a chunk question must be about
+    chunk_text: str = ""  # the chunk as stored in Chroma (positive of LLM questions)
+    spec: Any = None  # ToolSpec of an external tool
+
+
+def generate_dataset(
+    router: "AgenticRouter", *, llm: "LLM | None", out: Path, per_chunk: int = 1, per_tool: int = 3,
+    max_questions: int | None = None, from_queries: Path | None = None, val_fraction: float = 0.1,
+    seed: int = 0, round_trip_k: int = 5, batch_size: int = 16, progress: bool = True,
+) -> RoutingDataset:
+    """Generate (or, with ``from_queries``, convert labelled logs into) a routing dataset saved to ``out``."""
+    out = Path(out)
+    _check_args(per_chunk=per_chunk, per_tool=per_tool, batch_size=batch_size, round_trip_k=round_trip_k,
+                max_questions=max_questions, val_fraction=val_fraction)
+    tools = router.list_tools()
+    if not tools:
+        raise InputError("the catalog is empty: ingest documents or add tools first")
+    if from_queries is not None:
+        ds = _from_logs(tools, Path(from_queries), val_fraction, seed)
+        ds.save(out)
+        return ds
+    start = time.perf_counter()
+    sources, skipped = _plan(router, tools, per_chunk, per_tool, max_questions, seed)
+    if not sources:
+        raise InputError("nothing to generate from: raise --per-chunk/--per-tool or ingest documents")
+    planned = time.perf_counter()
+    settings = {"seed": seed, "per_chunk": per_chunk, "per_tool": per_tool, "max_questions": max_questions,
+                "llm": P.llm_name(llm), "catalog": stable_hash(sorted(t.tool_id for t in tools)),
+                "version": PROGRESS_VERSION}
+    progress_path = out.with_name(out.name + ".progress.jsonl")
+    raw = _load_progress(progress_path, settings)
+    run = _produce(sources, raw, llm, progress_path, settings, seed, batch_size, progress)
+    produced = time.perf_counter()
+    ds, meta = _assemble(router, tools, sources, raw, llm is not None, seed, round_trip_k, progress)
+    if not ds.queries:
+        raise InputError("no usable question survived the filters; try --round-trip-k higher or --llm none")
+    ds.assign_split(val_fraction, seed)
+    end = time.perf_counter()
+    run.update(seconds=round(end - start, 1), seconds_plan=round(planned - start, 1),
+               seconds_generate=round(produced - planned, 1), seconds_filter=round(end - produced, 1),
+               kept_per_min_end_to_end=round(len(ds.queries) / max(end - start, 1e-9) * 60, 1))
+    ds.meta = {"generator": "llm" if llm is not None else "ict", "llm": settings["llm"], "seed": seed,
+               "per_chunk": per_chunk, "per_tool": per_tool, "max_questions": max_questions,
+               "round_trip_k": round_trip_k, "val_fraction": val_fraction, "catalog_tools": len(tools),
+               "sources": dict(Counter(s.kind for s in sources)), "skipped_chunks": skipped, **meta,
+               "chunk_keys": "a '<chunk id>~s<i>' key is that chunk without its sentence i (ICT positive)",
+               "warning": SYNTHETIC_WARNING, "run": run}  # "run": timings, the only part that varies between runs
+    ds.save(out)
+    progress_path.unlink(missing_ok=True)
+    return ds
+
+
+def _check_args(*, val_fraction: float, **counts: int | None) -> None:
+    for name, value in counts.items():
+        low = 0 if name in ("per_chunk", "per_tool") else 1
+        if value is not None and (not isinstance(value, int) or value < low):
+            raise InputError(f"{name} must be an integer >= {low}, not {value!r}")
+    if not 0.0 <= val_fraction < 1.0:
+        raise InputError(f"val_fraction must lie in [0, 1), not {val_fraction!r}")
+
+
+# ---- labelled logs -------------------------------------------------------------------------------------
+def _from_logs(tools: list, path: Path, val_fraction: float, seed: int) -> RoutingDataset:
+    """Gold ids are tool names or doc_ids; a doc_id stands for that document's vector tool (kind "vector")."""
+    from training.evaluate import load_queries
+
+    rows = load_queries(path)
+    by_name = {t.name: t for t in tools}
+    vector_of = {t.doc_id: t.name for t in tools if t.kind == "vector" and t.doc_id}
+    ds, unknown, dropped = RoutingDataset(), Counter(), 0
+    for row in rows:
+        names = []
+        for gold in row.gold:
+            name = gold if gold in by_name else vector_of.get(gold)
+            if name is None:
+                unknown[gold] += 1
+            elif name not in names:
+                names.append(name)
+        if not names:
+            dropped += 1
+            continue
+        qid = row.qid if row.qid not in ds.queries else f"{row.qid}#{len(ds.queries)}"
+        ds.queries[qid], ds.relevant_docs[qid] = row.query, names
+        ds.kinds[qid], ds.origin[qid] = by_name[names[0]].kind, "log"
+        for name in names:
+            ds.corpus[name] = by_name[name].card()
+    if not ds.queries:
+        raise InputError(f"{path}: no gold id names a tool or document of this catalog "
+                         f"(e.g. {next(iter(unknown), '?')!r})")
+    ds.assign_split(val_fraction, seed)
+    ds.meta = {"generator": "log", "source_file": str(path), "rows": len(rows), "kept": len(ds.queries),
+               "unknown_gold_ids": sum(unknown.values()), "unknown_examples": sorted(unknown)[:5],
+               "rows_without_known_gold": dropped, "seed": seed, "val_fraction": val_fraction,
+               "gold_mapping": "a doc_id maps to that document's vector tool"}
+    return ds
+
+
+# ---- planning ------------------------------------------------------------------------------------------
+def _chunk_rows(router: "AgenticRouter", doc_ids: set[str]) -> dict[str, list[tuple[int, str, str, str]]]:
+    """``doc_id -> [(chunk index, chunk id, raw text, title)]`` read from the chunks collection in pages."""
+    rows: dict[str, list[tuple[int, str, str, str]]] = defaultdict(list)
+    total, page = router.chunks.count(), 2000
+    for offset in range(0, total, page):
+        got = router.chunks.get(include=["documents", "metadatas"], limit=page, offset=offset)
+        for cid, text, meta in zip(got["ids"], got["documents"] or [], got["metadatas"] or []):
+            doc_id = str((meta or {}).get("doc_id", ""))
+            if doc_id in doc_ids and text:
+                meta = meta or {}
+                rows[doc_id].append((int(meta.get("chunk", 0) or 0), cid, text, str(meta.get("title", ""))))
+    return rows
+
+
+def _plan(router: "AgenticRouter", tools: list, per_chunk: int, per_tool: int, max_questions: int | None,
+          seed: int) -> tuple[list[Source], int]:
+    rng = random.Random(seed)
+    docs: dict[str, dict[str, Any]] = defaultdict(dict)
+    for t in tools:
+        if t.kind != "external" and t.doc_id:
+            docs[t.doc_id][t.kind] = t
+    chunks = _chunk_rows(router, set(docs)) if docs else {}
+    leads = {d: (title, lead) for d, title, lead in router.catalog.document_leads()} if docs else {}
+    texts = {d: " ".join(P.clean_passage(r[2], r[3], None) for r in sorted(chunks.get(d, []))[:60])
+             or " ".join(str(s.title or "") + " " + s.description for s in kinds.values()) for d, kinds in docs.items()}
+    terms, idf = Q.term_statistics(texts)
+    queues: dict[str, list[Source]] = {}
+    skipped = 0
+    for doc_id in sorted(docs):
+        kinds = docs[doc_id]
+        any_spec = next(iter(kinds.values()))
+        title = leads.get(doc_id, (any_spec.title or doc_id, ""))[0] or any_spec.title or doc_id
+        chunk_srcs = []
+        if "vector" in kinds and per_chunk > 0:
+            for index, cid, text, ctitle in sorted(chunks.get(doc_id, [])):
+                passage = P.clean_passage(text, ctitle or title)
+                chunk_srcs.append(Source(f"chunk:{cid}", "vector", kinds["vector"].name, per_chunk, doc_id, cid,
+                                         passage, P.clean_passage(text, ctitle or title, None), title,
+                                         chunk_text=text, term=P.key_term(passage, idf)))
+            usable = [c for c in chunk_srcs if len(c.text) >= MIN_PASSAGE_CHARS]
+            # menus, reference lists, front matter are skipped; a short document keeps its best chunk
+            best = max(chunk_srcs, key=lambda c: len(c.text), default=None)
+            skipped += len(chunk_srcs) - len(usable)
+            chunk_srcs = usable or ([best] if best is not None and len(best.text.split()) >= 8 else [])
+            rng.shuffle(chunk_srcs)
+        doc_terms = tuple(terms.get(doc_id, []))
+        extra = []
+        if "summary" in kinds:
+            lead = P.clean_passage(leads.get(doc_id, ("", ""))[1], title, 400) or kinds["summary"].description
+            extra.append(Source(f"summary:{doc_id}", "summary", kinds["summary"].name, SUMMARY_PER_DOC, doc_id,
+                                text=lead, title=title, terms=doc_terms))
+        if "keyword" in kinds and doc_terms:
+            extra.append(Source(f"keyword:{doc_id}", "keyword", kinds["keyword"].name, KEYWORD_PER_DOC, doc_id,
+                                title=title, terms=doc_terms))
+        queues[f"doc:{doc_id}"] = chunk_srcs[:1] + extra + chunk_srcs[1:]
+    if per_tool > 0:
+        for t in sorted((t for t in tools if t.kind == "external"), key=lambda t: t.name):
+            queues[f"tool:{t.name}"] = [Source(f"tool:{t.name}", "external", t.name, per_tool, text=t.card(), spec=t)]
+    owners = sorted(queues)
+    rng.shuffle(owners)
+    budget = math.inf if max_questions is None else max_questions
+    plan: list[Source] = []
+    for r in range(max((len(q) for q in queues.values()), default=0)):
+        for owner in owners:
+            if r < len(queues[owner]) and budget > 0:
+                src = queues[owner][r]
+                src.n = int(min(src.n, budget))
+                budget -= src.n
+                plan.append(src)
+    return plan, skipped
+
+
+# ---- producing raw questions ---------------------------------------------------------------------------
+def _rotation(key: str) -> int:
+    return zlib.crc32(key.encode("utf-8"))
+
+
+def _prompts(src: Source) -> list[tuple[str, str, int]]:
+    """``(prompt, start words, max new tokens)`` per question of an LLM source; [] for templated sources."""
+    h = _rotation(src.key)
+    if src.kind == "vector":
+        starts = [P.QUESTION_STARTS[(h + i) % len(P.QUESTION_STARTS)] for i in range(src.n)]
+        return [(P.question_prompt(src.text, src.term, s), s, 32) for s in starts]
+    if src.kind == "summary":
+        starts = [P.SUMMARY_STARTS[(h + i) % len(P.SUMMARY_STARTS)] for i in range(src.n)]
+        return [(P.summary_prompt(src.title, src.text, s), s, 24) for s in starts]
+    if src.kind == "external" and src.spec is not None:
+        starts = [P.REQUEST_STARTS[(h + i) % len(P.REQUEST_STARTS)] for i in range(src.n)]
+        return [(P.request_prompt(src.spec, s), s, 40) for s in starts]
+    return []
+
+
+def pseudo_queries(src: Source, seed: int, n: int | None = None) -> list[dict[str, str]]:
+    """No-LLM questions for a source (ICT sentence, templates, key phrases); seeded per source."""
+    n = src.n if n is None else n
+    rng = random.Random(f"{seed}|{src.key}")
+    if src.kind == "vector":
+        pairs = Q.ict_pairs(src.full or src.text, rng, n)
+        if not pairs:  # a one-sentence chunk: ask about its key term instead
+            return [{"q": f'What does "{P.short_title(src.title)}" say about {src.term or "this"}?', "o": "ict"}]
+        return [{"q": sent, "o": "ict", "chunk": f"{src.chunk_id}~s{i}", "positive": rest} for i, sent, rest in pairs]
+    if src.kind == "summary":
+        options = P.summary_templates(src.title, src.terms)
+        return [{"q": q, "o": "ict"} for q in rng.sample(options, min(n, len(options)))]
+    if src.kind == "keyword":
+        return [{"q": q, "o": "ict"} for q in P.keyword_templates(src.terms[:n])]
+    return [{"q": q, "o": "ict"} for q in P.tool_key_phrases(src.spec, rng, n)] if src.spec is not None else []
+
+
+def _produce(sources: list[Source], raw: dict[str, list[dict[str, str]]], llm: "LLM | None", progress_path: Path,
+             settings: dict, seed: int, batch_size: int, progress: bool) -> dict[str, Any]:
+    """Fill ``raw[source key]`` for every source not done yet, appending each finished source to the file."""
+    from tqdm.auto import tqdm
+
+    t_start = time.perf_counter()
+    todo = [s for s in sources if s.key not in raw]
+    jobs: list[tuple[Source, int, str, str, int]] = []  # (source, question no, prompt, start, max tokens)
+    pending: dict[str, list[dict[str, str] | None]] = {}
+    progress_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(progress_path, "a", encoding="utf-8") as fh:
+        if fh.tell() == 0:
+            fh.write(json.dumps({"settings": settings}) + "\n")
+
+        def finish(src: Source, items: list[dict[str, str]]) -> None:
+            raw[src.key] = items
+            fh.write(json.dumps({"key": src.key, "raw": items}, ensure_ascii=False) + "\n")
+
+        for src in todo:
+            prompts = _prompts(src) if llm is not None else []
+            if not prompts:
+                finish(src, pseudo_queries(src, seed))
+                continue
+            pending[src.key] = [None] * len(prompts)
+            jobs.extend((src, i, p, s, m) for i, (p, s, m) in enumerate(prompts))
+        fh.flush()
+        jobs.sort(key=lambda j: -len(j[2]))  # similar lengths per batch: less padding to compute
+        stats: dict[str, Any] = {"llm_prompts_run": len(jobs), "resumed_sources": len(sources) - len(todo)}
+        if not jobs:
+            made = sum(len(raw[s.key]) for s in todo)
+            stats["questions_per_min"] = round(made / max(time.perf_counter() - t_start, 1e-9) * 60, 1)
+            return stats
+        bar = tqdm(total=len(jobs), desc="generate", unit="q", disable=not progress)
+        t0, done = time.perf_counter(), 0
+        with P.cpu_tuning(llm) as tuner:
+            for b in range(0, len(jobs), batch_size):
+                batch = jobs[b : b + batch_size]
+                texts = tuner.run(llm, [j[2] for j in batch], max(j[4] for j in batch))
+                for (src, i, _, start, _), text in zip(batch, texts):
+                    text = text.strip()  # chat models may repeat the start words themselves
+                    q = text if text.lower().startswith(start.lower()) else f"{start} {text}".strip()
+                    pending[src.key][i] = {"q": q, "o": "llm"}
+                    if all(x is not None for x in pending[src.key]):
+                        finish(src, pending.pop(src.key))  # type: ignore[arg-type]
+                fh.flush()
+                done += len(batch)
+                rate = done / max(time.perf_counter() - t0, 1e-9) * 60
+                bar.update(len(batch))
+                bar.set_postfix({"q/min": f"{rate:.0f}", "threads": tuner.current})
+        bar.close()
+        stats.update(questions_per_min=round(rate, 1), cpu=tuner.summary())
+    return stats
+
+
+def _load_progress(path: Path, settings: dict) -> dict[str, list[dict[str, str]]]:
+    if not path.is_file():
+        return {}
+    raw: dict[str, list[dict[str, str]]] = {}
+    with open(path, encoding="utf-8") as fh:
+        lines = fh.read().splitlines()
+    try:
+        header = json.loads(lines[0]) if lines else {}
+    except json.JSONDecodeError:
+        header = {}
+    if header.get("settings") != settings:
+        log.warning("%s was written with other settings; starting over", path)
+        path.unlink()
+        return {}
+    for line in lines[1:]:
+        try:  # the last line may be cut by a crash: ignore it, that source is redone
+            row = json.loads(line)
+            raw[row["key"]] = row["raw"]
+        except (json.JSONDecodeError, KeyError, TypeError):
+            continue
+    return raw
+
+
+# ---- filtering and assembly ----------------------------------------------------------------------------
+@dataclass
+class _Cand:
+    src: Source
+    q: str
+    origin: str
+    chunk: str | None = None  # key in ``chunks``
+    positive: str | None = None
+
+
+def _filtered(src: Source, item: dict[str, str], funnel: Q.Funnel, examples: set[str]) -> _Cand | None:
+    """Per-question filters (cleaning, chatter, length, copy); counts each stage in ``funnel``."""
+    origin = item.get("o", "ict")
+    funnel.count(origin, "generated", src.kind)
+    llm = origin == "llm"
+    text = Q.clean_generation(item["q"], question=llm or src.kind == "vector")
+    if not text or (llm and (Q.is_chatter(text) or Q.degenerate(text) or Q.normalize(text) in examples)):
+        return None
+    funnel.count(origin, "after_chatter", src.kind)
+    if not Q.length_ok(text, Q.MIN_WORDS if llm else 1):
+        return None
+    funnel.count(origin, "after_length", src.kind)
+    if llm and Q.copies_span(text, src.text):
+        return None
+    funnel.count(origin, "after_copy", src.kind)
+    chunk = item.get("chunk") or (src.chunk_id if src.kind == "vector" else None)
+    return _Cand(src, text, origin, chunk, item.get("positive"))
+
+
+def _assemble(router: "AgenticRouter", tools: list, sources: list[Source], raw: dict[str, list[dict[str, str]]],
+              used_llm: bool, seed: int, k: int, progress: bool) -> tuple[RoutingDataset, dict[str, Any]]:
+    funnel, dedup = Q.Funnel(), Q.NearDuplicates()
+    examples = {Q.normalize(e) for e in P.example_texts()}
+    cands = []
+    for src in sources:
+        for item in raw.get(src.key, []):
+            cand = _filtered(src, item, funnel, examples)
+            if cand is not None and dedup.add(cand.q):
+                funnel.count(cand.origin, "after_dedup", cand.src.kind)
+                cands.append(cand)
+    ok = Q.round_trip(router, [c.q for c in cands], [(c.src.tool, c.src.doc_id) for c in cands], k, progress)
+    kept = [c for c, good in zip(cands, ok) if good]
+    for c in kept:
+        funnel.count(c.origin, "kept", c.src.kind)
+    fallback, n_fallback, uncovered = _fallback(sources, kept, dedup, seed)
+    ds = _build(tools, kept)
+    rng = random.Random(seed)
+    meta = {
+        "funnel": funnel.to_dict(), "kept": len(kept), "kept_by_kind": dict(Counter(ds.kinds.values())),
+        "kept_by_origin": dict(Counter(ds.origin.values())),
+        "fallback": {"tools": sum(fallback.values()), "questions": n_fallback, "by_kind": dict(fallback)},
+        "uncovered_tools": uncovered[:50], "targeted_tools": len({s.tool for s in sources}),
+        "sample": [{"query": c.q, "tool": c.src.tool, "kind": c.src.kind, "origin": c.origin}
+                   for c in Q.sample_kept([c for c in kept if c.origin == "llm"] or kept, rng)],
+    }
+    return ds, meta
+
+
+def _fallback(sources: list[Source], kept: list[_Cand], dedup: Q.NearDuplicates,
+              seed: int) -> tuple[Counter[str], int, list[str]]:
+    """Pseudo-queries for every targeted tool left without a kept question (appended to ``kept``)."""
+    covered = {c.src.tool for c in kept}
+    by_tool: dict[str, list[Source]] = defaultdict(list)
+    for src in sources:
+        by_tool[src.tool].append(src)
+    tools_by_kind: Counter[str] = Counter()
+    added_total, uncovered = 0, []
+    for tool, srcs in by_tool.items():
+        if tool in covered:
+            continue
+        added = 0
+        for alt in srcs:
+            for item in pseudo_queries(alt, seed, max(alt.n, 1)):
+                text = Q.clean_generation(item["q"], question=alt.kind == "vector")
+                if text and dedup.add(text):
+                    chunk = item.get("chunk") or (alt.chunk_id if alt.kind == "vector" else None)
+                    kept.append(_Cand(alt, text, "ict", chunk, item.get("positive")))
+                    added += 1
+            if added:
+                break
+        if added:
+            tools_by_kind[srcs[0].kind] += 1
+            added_total += added
+        else:
+            uncovered.append(tool)
+    return tools_by_kind, added_total, sorted(uncovered)
+
+
+def _build(tools: list, kept: list[_Cand]) -> RoutingDataset:
+    specs = {t.name: t for t in tools}
+    ds = RoutingDataset()
+    for i, c in enumerate(kept):
+        qid = f"q{i:05d}"
+        ds.queries[qid], ds.relevant_docs[qid] = c.q, [c.src.tool]
+        ds.kinds[qid], ds.origin[qid] = c.src.kind, c.origin
+        ds.corpus[c.src.tool] = specs[c.src.tool].card()
+        if c.chunk:
+            ds.relevant_chunks[qid] = [c.chunk]
+            ds.chunks[c.chunk] = c.positive if c.positive is not None else c.src.chunk_text
+    return ds
