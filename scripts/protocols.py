@@ -30,10 +30,10 @@ METHODS = ("full", "adapter", "cross-encoder")
 
 SETS = {
     "covid": {"catalog": ("ingest", DATA / "covid_qa/normalized/docs.jsonl"), "queries": DATA / "covid_qa/normalized/queries.jsonl",
-              "level": "document", "gen": ["--llm", "local", "--per-chunk", "1", "--max", "1500"]},
+              "level": "document", "gen": ["--llm", "local", "--per-chunk", "1", "--max", "400"]},
     "seal": {"catalog": ("tools add", DATA / "seal_tools/normalized/docs.jsonl"),
              "queries": DATA / "seal_tools/normalized/test_in_domain.queries.jsonl",
-             "level": "tool", "gen": ["--llm", "local", "--per-tool", "1", "--max", "4000"]},
+             "level": "tool", "gen": ["--llm", "none", "--per-tool", "2"]},
 }
 
 
@@ -98,10 +98,14 @@ def main() -> None:
     parser.add_argument("--sets", default="covid,seal")
     parser.add_argument("--protocols", default="synthetic,supervised")
     parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--render-only", action="store_true", help="Print the table of finished runs and stop.")
     args = parser.parse_args()
     if not DATA.is_dir():
         sys.exit(f"shared data not found at {DATA}")
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.render_only:
+        print(render(collect(args.out)))
+        return
     table = {}
     for name in args.sets.split(","):
         spec = SETS[name]
@@ -113,6 +117,16 @@ def main() -> None:
             table[f"{name}/{kind}"] = protocol(name, spec, kind, args.out, base_ws, args.epochs)
             (args.out / "summary.json").write_text(json.dumps(table, indent=2), encoding="utf-8")
     print(render(table))
+
+
+def collect(out: Path) -> dict:
+    """Results of every finished run under ``out``."""
+    table = {}
+    for result in sorted(out.glob("*-*/eval.json")):
+        meta = json.loads((result.parent / "dataset.json").read_text()).get("meta", {})
+        table[result.parent.name.replace("-", "/", 1)] = {
+            "metrics": json.loads(result.read_text()), "kept_share": meta.get("kept_share"), "n_train": meta.get("n_train")}
+    return table
 
 
 def render(table: dict) -> str:
