@@ -116,7 +116,11 @@ class AgenticRouter:
     def _tag(self) -> str:
         from router.embeddings import model_tag
 
-        return model_tag(self._embedder_spec[0])
+        # Name collections after the version, not its path: the same workspace reached through another
+        # path (relative, absolute, moved) must find the same vectors.
+        if self._embedder_spec[1] is None and self.embedder_version is not None:
+            return model_tag(f"version:{self.embedder_version}")
+        return model_tag(self.config.embed_model)
 
     @cached_property
     def catalog(self) -> ToolCatalog:

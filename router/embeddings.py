@@ -44,7 +44,10 @@ def resolve_device(device: str) -> str:
 
 def model_tag(name: str) -> str:
     """A short, Chroma-safe tag naming the embedder, used to keep vectors of different models apart."""
-    base = Path(resolve_model_path(name)).name if name != BUNDLED_EMBEDDER else "minilm-l6"
+    if name.startswith("version:"):
+        base = name.split(":", 1)[1]
+    else:
+        base = Path(resolve_model_path(name)).name if name != BUNDLED_EMBEDDER else "minilm-l6"
     slug = re.sub(r"[^a-zA-Z0-9]+", "-", base).strip("-").lower()[:24] or "model"
     from router.schema import stable_hash
 
