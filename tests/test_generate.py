@@ -136,6 +136,7 @@ def test_quality_filters():
     assert not Q.length_ok("Why green?") and Q.length_ok("Why are leaves green?")
     assert not Q.length_ok(" ".join(["word"] * 41))
     assert Q.degenerate("the most recent record of the most recent record of the most recent record of")
+    assert Q.degenerate("Summarise what is known about the role of the") and not Q.degenerate("What is it used for?")
     assert Q.clean_generation("Question 1: What does the Calvin cycle fix") == "What does the Calvin cycle fix?"
     dedup = Q.NearDuplicates()
     assert dedup.add("What does the Calvin cycle fix in plants and algae today?")

@@ -252,7 +252,7 @@ def _prompts(src: Source) -> list[tuple[str, str, int]]:
         return [(P.question_prompt(src.text, src.term, s), s, 32) for s in starts]
     if src.kind == "summary":
         starts = [P.SUMMARY_STARTS[(h + i) % len(P.SUMMARY_STARTS)] for i in range(src.n)]
-        return [(P.summary_prompt(src.title, src.text, s), s, 24) for s in starts]
+        return [(P.summary_prompt(src.title, src.text, s), s, 32) for s in starts]
     if src.kind == "external" and src.spec is not None:
         starts = [P.REQUEST_STARTS[(h + i) % len(P.REQUEST_STARTS)] for i in range(src.n)]
         return [(P.request_prompt(src.spec, s), s, 40) for s in starts]
@@ -281,7 +281,6 @@ def _produce(sources: list[Source], raw: dict[str, list[dict[str, str]]], llm: "
     """Fill ``raw[source key]`` for every source not done yet, appending each finished source to the file."""
     from tqdm.auto import tqdm
 
-    t_start = time.perf_counter()
     todo = [s for s in sources if s.key not in raw]
     jobs: list[tuple[Source, int, str, str, int]] = []  # (source, question no, prompt, start, max tokens)
     pending: dict[str, list[dict[str, str] | None]] = {}
@@ -305,8 +304,6 @@ def _produce(sources: list[Source], raw: dict[str, list[dict[str, str]]], llm: "
         jobs.sort(key=lambda j: -len(j[2]))  # similar lengths per batch: less padding to compute
         stats: dict[str, Any] = {"llm_prompts_run": len(jobs), "resumed_sources": len(sources) - len(todo)}
         if not jobs:
-            made = sum(len(raw[s.key]) for s in todo)
-            stats["questions_per_min"] = round(made / max(time.perf_counter() - t_start, 1e-9) * 60, 1)
             return stats
         bar = tqdm(total=len(jobs), desc="generate", unit="q", disable=not progress)
         t0, done = time.perf_counter(), 0

@@ -9,7 +9,11 @@ What works with SmolLM2-135M (measured on COVID-QA chunks, greedy decoding):
   nearly every time; "Which" yields "Which of the following ..." (exam style) 15 times in 16. A start with a
   verb keeps it on the key term: round-trip top-5 on 16 chunks was 0.94 for "What does", 0.88 "How does",
   0.75 "Why", 0.75 "What is", 0.69 "Which" (and 94% chatter);
-- short passages (~700 characters, front matter such as URLs, author lists and licences removed).
+- short passages (~700 characters, front matter such as URLs, author lists and licences removed); the key
+  term is weighted by its idf over the catalog, so a word every paper uses ("China", "health") is not picked.
+For tools the same recipe (two worked examples of tool line -> request, answer prefix "Please" / "Can you" /
+"I need to" / "Help me") gave requests that route back to their own tool: on a 300-tool Seal-Tools sample
+813 of 900 passed the text filters and 657 (73% of 900) the round trip, where a one-line prompt had 46 of 833.
 Stop at the first newline or "?"; the caller puts the start word back and the "?" on.
 
 Without an LLM, ``summary_templates``/``keyword_templates``/``tool_key_phrases`` build pseudo-queries.
@@ -171,8 +175,6 @@ def tool_key_phrases(spec: ToolSpec, rng: random.Random, n: int) -> list[str]:
     while len(phrases) < n + 4 and len(desc) >= 4:
         kept = [w for w in desc if rng.random() > 0.3] or desc[:3]
         phrases.append(" ".join(kept).rstrip("."))
-        if len(phrases) > 3 * max(n, 1) + 4:
-            break
     unique = list(dict.fromkeys(p.strip() for p in phrases if p.strip()))
     rng.shuffle(unique)
     return unique[:n]

@@ -35,6 +35,7 @@ _CHATTER = re.compile(
 _PREFIX = re.compile(r"^\s*(?:(?:question|request|q)\s*\d*\s*[:.)-]|\d+\s*[.)]|[-*•])\s*", re.I)
 _ASKING = re.compile(r"^(what|which|who|whom|whose|when|where|why|how|is|are|was|were|does|do|did|can|could|"
                      r"should|would|will|has|have|had)\b", re.I)
+_DANGLING = frozenset("a an the and or but between than".split())
 MIN_WORDS, MAX_WORDS = 4, 40
 COPY_SPAN = 8
 NEAR_DUP = 0.9
@@ -79,7 +80,11 @@ def copies_span(text: str, source: str, span: int = COPY_SPAN) -> bool:
 
 
 def degenerate(text: str) -> bool:
-    """Loops such as "the most recent record of the most recent record of ..."."""
+    """Loops ("the most recent record of the most recent record of ...") and text cut off by the token budget
+    (ending in a comma, an open bracket or a function word)."""
+    tail = words(text)[-1:] or [""]
+    if re.search(r"[,;:(\-]\??$", text) or tail[0] in _DANGLING:
+        return True
     if re.search(r"(\S{2,4}?)\1{3,}|(\S)\2{7,}", text) or any(len(tok) > 40 for tok in text.split()):
         return True  # "c-d-d-d-d-d-d", run-on tokens
     w = words(text)
