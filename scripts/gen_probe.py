@@ -1,7 +1,7 @@
 """Measure ``training.generate``: throughput, kept share per filter, fallbacks, sample questions.
 
-    .venv/bin/python scripts/gen_probe.py /tmp/gen/covid --llm local --max-questions 160 --batch-size 16
-    .venv/bin/python scripts/gen_probe.py /tmp/gen/seal --llm none --max-questions 900
+    .venv/bin/python scripts/gen_probe.py WS_COPY_COVID --llm local --max-questions 160 --batch-size 16
+    .venv/bin/python scripts/gen_probe.py WS_COPY_SEAL --llm none --max-questions 900
 
 Use a *copy* of a workspace: the local LLM caches its weights inside it.
 """
@@ -58,7 +58,7 @@ def main() -> None:
 
     router = AgenticRouter.open(args.workspace, llm_provider=args.llm)
     llm = router.llm
-    out = Path(args.out or f"/tmp/gen/probe_{Path(args.workspace).name}_{args.llm}.json")
+    out = Path(args.out or Path(args.workspace).parent / f"probe_{Path(args.workspace).name}_{args.llm}.json")
     start = time.perf_counter()
     ds = generate_dataset(router, llm=llm, out=out, per_chunk=args.per_chunk, per_tool=args.per_tool,
                           max_questions=args.max_questions, batch_size=args.batch_size, seed=args.seed)
