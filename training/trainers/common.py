@@ -324,3 +324,61 @@ def remove_quietly(path: Path) -> None:
 def one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
+
+
+CHECKPOINTS = "checkpoints"
+
+
+def trainer_arguments(opts: TrainSettings, out: Path, device: str, rows: int, best_metric: str | None) -> dict[str, Any]:
+    """Keyword arguments shared by the sentence-transformers and cross-encoder training arguments: epoch-wise
+    validation keeping the best checkpoint when there is a validation set, no hub, no trackers, CPU friendly."""
+    strategy = "epoch" if best_metric is not None else "no"
+    approx_steps = -(-rows // opts.batch_size) * opts.epochs
+    approx_steps = min(approx_steps, opts.max_steps or approx_steps)
+    return dict(
+        output_dir=str(out / CHECKPOINTS),
+        num_train_epochs=opts.epochs,
+        max_steps=opts.max_steps or -1,
+        per_device_train_batch_size=opts.batch_size,
+        per_device_eval_batch_size=opts.batch_size,
+        learning_rate=opts.learning_rate,
+        warmup_steps=opts.warmup_ratio,  # transformers 5 takes the ratio as a float here
+        seed=opts.seed,
+        data_seed=opts.seed,
+        eval_strategy=strategy,
+        save_strategy=strategy,
+        save_total_limit=1,
+        save_only_model=True,
+        load_best_model_at_end=best_metric is not None,
+        metric_for_best_model=best_metric,
+        greater_is_better=True,
+        logging_steps=max(1, min(50, approx_steps // 10)),
+        report_to="none",
+        use_cpu=device == "cpu",
+        dataloader_num_workers=0,
+        dataloader_pin_memory=device != "cpu",
+        push_to_hub=False,
+        bf16=use_bf16(opts.precision, device),  # mixed precision: weights stay fp32
+    )
+
+
+def train_and_save(trainer: Any, out: Path, log: logging.Logger) -> bool:
+    """Run ``trainer``; on Ctrl-C keep the current weights. Saves the (best) model to ``out`` in the standard
+    folder format and drops the trainer's checkpoint folders. Returns whether training was interrupted."""
+    interrupted = False
+    try:
+        trainer.train()
+    except KeyboardInterrupt:
+        interrupted = True
+        log.warning("training interrupted at step %d; saving the current weights", trainer.state.global_step)
+    try:
+        trainer.model.save(str(out))
+    except OSError as exc:
+        raise ModelError(f"cannot save the model to {out}: {one_line(exc)}") from exc
+    remove_quietly(out / CHECKPOINTS)
+    return interrupted
+
+
+def loss_ends(history: list[dict[str, Any]]) -> dict[str, float]:
+    losses = [h["loss"] for h in history if "loss" in h]
+    return {"loss_first": float(losses[0]), "loss_last": float(losses[-1])} if losses else {}

@@ -29,12 +29,13 @@ from training.trainers.common import (
     load_dataset,
     mine_negatives,
     one_line,
+    loss_ends,
+    train_and_save,
+    trainer_arguments,
     prepare_output_dir,
-    remove_quietly,
     resolve_device,
     seed_everything,
     torch_threads,
-    use_bf16,
 )
 
 if TYPE_CHECKING:
@@ -46,7 +47,6 @@ METHOD = "cross-encoder"
 MAX_LENGTH = 128  # question + card fit; a 256-token chunk is cut in half, which keeps a step ~3x cheaper
 VAL_CANDIDATES = 10  # reranked per val question: its positives + the bi-encoder's top wrong texts
 BEST_METRIC = "eval_val_ndcg@10"
-CHECKPOINTS = "checkpoints"
 
 
 def train_cross_encoder(dataset: RoutingDataset | str | Path, base_model: str, settings: TrainSettings,
@@ -112,52 +112,17 @@ def _train_cross_encoder(dataset: RoutingDataset | str | Path, base_model: str, 
     if samples:
         evaluator = CrossEncoderRerankingEvaluator(samples, at_k=10, name="val", batch_size=64, write_csv=False,
                                                    show_progress_bar=False)
-    strategy = "epoch" if evaluator is not None else "no"
-    approx_steps = -(-len(train_data) // opts.batch_size) * opts.epochs
-    approx_steps = min(approx_steps, opts.max_steps or approx_steps)
     args = CrossEncoderTrainingArguments(
-        output_dir=str(out / CHECKPOINTS),
-        num_train_epochs=opts.epochs,
-        max_steps=opts.max_steps or -1,
-        per_device_train_batch_size=opts.batch_size,
-        per_device_eval_batch_size=opts.batch_size,
-        learning_rate=opts.learning_rate,
-        warmup_steps=opts.warmup_ratio,  # transformers 5 takes the ratio as a float here
-        seed=opts.seed,
-        data_seed=opts.seed,
-        eval_strategy=strategy,
-        save_strategy=strategy,
-        save_total_limit=1,
-        save_only_model=True,
-        load_best_model_at_end=evaluator is not None,
-        metric_for_best_model=BEST_METRIC if evaluator is not None else None,
-        greater_is_better=True,
-        logging_steps=max(1, min(50, approx_steps // 10)),
-        report_to="none",
-        use_cpu=device == "cpu",
-        dataloader_num_workers=0,
-        dataloader_pin_memory=device != "cpu",
-        push_to_hub=False,
-        bf16=use_bf16(opts.precision, device),  # mixed precision: weights stay fp32
+        **trainer_arguments(
+            opts, out, device, len(train_data), BEST_METRIC if evaluator is not None else None),
     )
     trainer = CrossEncoderTrainer(model=model, args=args, train_dataset=train_data, loss=loss, evaluator=evaluator,
                                   callbacks=callbacks)
-    interrupted = False
-    try:
-        trainer.train()
-    except KeyboardInterrupt:
-        interrupted = True
-        logger.warning("training interrupted at step %d; saving the current weights", trainer.state.global_step)
+    interrupted = train_and_save(trainer, out, logger)
     trained = time.perf_counter()
-    try:
-        trainer.model.save(str(out))
-    except OSError as exc:
-        raise ModelError(f"cannot save the model to {out}: {one_line(exc)}") from exc
-    remove_quietly(out / CHECKPOINTS)
 
     history = trainer.state.log_history
     best = Path(trainer.state.best_model_checkpoint).name if trainer.state.best_model_checkpoint else None
-    losses = [h["loss"] for h in history if "loss" in h]
     return TrainResult(
         method=METHOD, output_dir=out, base=base_model, steps=trainer.state.global_step,
         seconds=time.perf_counter() - started, train_pairs=len(pairs),
@@ -167,7 +132,7 @@ def _train_cross_encoder(dataset: RoutingDataset | str | Path, base_model: str, 
                  "max_length": max_length, "val_questions": len(samples),
                  "load_seconds": round(miner_loaded - started + loaded - mined, 2),
                  "mining_seconds": round(mined - miner_loaded, 2), "train_seconds": round(trained - loaded, 2),
-                 **({"loss_first": float(losses[0]), "loss_last": float(losses[-1])} if losses else {})},
+                 **loss_ends(history)},
     )
 
 

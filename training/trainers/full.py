@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from router.errors import ModelError
 from training.dataset import RoutingDataset
 from training.trainers.common import (
     TrainResult,
@@ -24,13 +23,13 @@ from training.trainers.common import (
     load_bi_encoder,
     load_dataset,
     mine_negatives,
-    one_line,
+    loss_ends,
+    train_and_save,
+    trainer_arguments,
     prepare_output_dir,
-    remove_quietly,
     resolve_device,
     seed_everything,
     torch_threads,
-    use_bf16,
     validation_qrels,
 )
 
@@ -39,7 +38,6 @@ logger = logging.getLogger(__name__)
 METHOD = "full"
 CACHED_LOSS_ABOVE = 64  # batch sizes above this use GradCache so memory stays that of a 32-row batch
 BEST_METRIC = "eval_val_cosine_ndcg@10"
-CHECKPOINTS = "checkpoints"
 
 
 def train_full(dataset: RoutingDataset | str | Path, base_model: str, settings: TrainSettings,
@@ -96,49 +94,14 @@ def _train_full(dataset: RoutingDataset | str | Path, base_model: str, settings:
             queries, corpus, relevant, name="val", score_functions={"cosine": cos_sim}, main_score_function="cosine",
             batch_size=64, write_csv=False, show_progress_bar=False,
         )
-    strategy = "epoch" if evaluator is not None else "no"
-    approx_steps = -(-len(train_data) // opts.batch_size) * opts.epochs
-    approx_steps = min(approx_steps, opts.max_steps or approx_steps)
     args = SentenceTransformerTrainingArguments(
-        output_dir=str(out / CHECKPOINTS),
-        num_train_epochs=opts.epochs,
-        max_steps=opts.max_steps or -1,
-        per_device_train_batch_size=opts.batch_size,
-        per_device_eval_batch_size=opts.batch_size,
-        learning_rate=opts.learning_rate,
-        warmup_steps=opts.warmup_ratio,  # transformers 5 takes the ratio as a float here
-        seed=opts.seed,
-        data_seed=opts.seed,
-        batch_sampler=BatchSamplers.NO_DUPLICATES,
-        eval_strategy=strategy,
-        save_strategy=strategy,
-        save_total_limit=1,
-        save_only_model=True,
-        load_best_model_at_end=evaluator is not None,
-        metric_for_best_model=BEST_METRIC if evaluator is not None else None,
-        greater_is_better=True,
-        logging_steps=max(1, min(50, approx_steps // 10)),
-        report_to="none",
-        use_cpu=device == "cpu",
-        dataloader_num_workers=0,
-        dataloader_pin_memory=device != "cpu",
-        push_to_hub=False,
-        bf16=use_bf16(opts.precision, device),  # mixed precision: weights stay fp32
+        batch_sampler=BatchSamplers.NO_DUPLICATES, **trainer_arguments(
+            opts, out, device, len(train_data), BEST_METRIC if evaluator is not None else None),
     )
     trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=train_data, loss=loss,
                                          evaluator=evaluator, callbacks=callbacks)
-    interrupted = False
-    try:
-        trainer.train()
-    except KeyboardInterrupt:
-        interrupted = True
-        logger.warning("training interrupted at step %d; saving the current weights", trainer.state.global_step)
+    interrupted = train_and_save(trainer, out, logger)
     trained = time.perf_counter()
-    try:
-        trainer.model.save(str(out))
-    except OSError as exc:
-        raise ModelError(f"cannot save the model to {out}: {one_line(exc)}") from exc
-    remove_quietly(out / CHECKPOINTS)
 
     best = Path(trainer.state.best_model_checkpoint).name if trainer.state.best_model_checkpoint else None
     return TrainResult(
@@ -148,7 +111,7 @@ def _train_full(dataset: RoutingDataset | str | Path, base_model: str, settings:
         best_checkpoint=None if interrupted else best, interrupted=interrupted,
         details={**counts, "train_rows": len(train_data), "loss": type(loss).__name__,
                  "load_seconds": round(loaded - started, 2), "mining_seconds": round(mined - loaded, 2),
-                 "train_seconds": round(trained - mined, 2), **_loss_ends(trainer.state.log_history)},
+                 "train_seconds": round(trained - mined, 2), **loss_ends(trainer.state.log_history)},
     )
 
 
@@ -162,8 +125,3 @@ def _best_eval(history: list[dict[str, Any]], best: float | None) -> dict[str, f
     out = {new: float(chosen[f"eval_val_cosine_{old}"]) for old, new in names.items() if f"eval_val_cosine_{old}" in chosen}
     out["epoch"] = float(chosen.get("epoch", 0.0))
     return out
-
-
-def _loss_ends(history: list[dict[str, Any]]) -> dict[str, float]:
-    losses = [h["loss"] for h in history if "loss" in h]
-    return {"loss_first": float(losses[0]), "loss_last": float(losses[-1])} if losses else {}
