@@ -104,6 +104,17 @@ class AgenticRouter:
 
         return load_reranker(self.registry.model_path(version))
 
+    @cached_property
+    def reranker_weight(self) -> float | None:
+        """How much the reranker's probability adds to the router's score (chosen on held-out questions
+        when it was trained; ``None`` = its order alone). See ``router.rerank``."""
+        from router.rerank import DEFAULT_WEIGHT
+
+        if self.reranker_version is None:
+            return None
+        fusion = self.registry.get(self.reranker_version).figures.get("fusion") or {}
+        return fusion["weight"] if "weight" in fusion else DEFAULT_WEIGHT
+
     @property
     def llm(self) -> "LLM | None":
         if self._llm is _UNSET:
@@ -241,7 +252,7 @@ class AgenticRouter:
         from router.rerank import rerank_hits
 
         hits = self.retriever.route(query, max(rerank, k))
-        return (rerank_hits(self.reranker, query, hits[:rerank]) + hits[rerank:])[:k]
+        return (rerank_hits(self.reranker, query, hits[:rerank], self.reranker_weight) + hits[rerank:])[:k]
 
     def tools_for(self, hits: Sequence[RouteHit]) -> list["BaseTool"]:
         specs = self.catalog.get_tools([h.name for h in hits])

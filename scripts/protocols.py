@@ -27,10 +27,14 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
 CLI = [str(ROOT / ".venv" / "bin" / "agentic-router")]
 METHODS = ("full", "adapter", "cross-encoder")
+# Per-method training settings: an adapter step is a small matmul on cached vectors, so it gets many passes;
+# the reranker's fresh head needs more negatives and a second pass to learn anything.
+METHOD_ARGS = {"full": ["--epochs", "2"], "adapter": ["--epochs", "30"],
+               "cross-encoder": ["--epochs", "2", "--hard-negatives", "3"]}
 
 SETS = {
     "covid": {"catalog": ("ingest", DATA / "covid_qa/normalized/docs.jsonl"), "queries": DATA / "covid_qa/normalized/queries.jsonl",
-              "level": "document", "gen": ["--llm", "local", "--per-chunk", "1", "--max", "400"]},
+              "level": "document", "gen": ["--llm", "local", "--per-chunk", "1", "--max", "1500"]},
     "seal": {"catalog": ("tools add", DATA / "seal_tools/normalized/docs.jsonl"),
              "queries": DATA / "seal_tools/normalized/test_in_domain.queries.jsonl",
              "level": "tool", "gen": ["--llm", "none", "--per-tool", "2"]},
@@ -61,7 +65,7 @@ def split_queries(path: Path, out_dir: Path, fraction: float = 0.2, seed: int = 
     return train, test
 
 
-def protocol(name: str, spec: dict, kind: str, out: Path, base_ws: Path, epochs: int) -> dict:
+def protocol(name: str, spec: dict, kind: str, out: Path, base_ws: Path, threads: int | None) -> dict:
     work = out / f"{name}-{kind}"
     work.mkdir(parents=True, exist_ok=True)
     log = work / "log.txt"
@@ -81,7 +85,7 @@ def protocol(name: str, spec: dict, kind: str, out: Path, base_ws: Path, epochs:
     for method in METHODS:
         if not (ws / "models" / method / "version.json").exists():
             run([*cli, "train", "--method", method, "--dataset", str(dataset), "--name", method,
-                 "--epochs", str(epochs)], log)
+                 *METHOD_ARGS[method], *(["--threads", str(threads)] if threads else [])], log)
     result = work / "eval.json"
     if not result.exists():
         run([*cli, "--llm", "none", "eval", "--queries", str(eval_queries), "--level", spec["level"],
@@ -97,7 +101,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "bench-results" / "protocols")
     parser.add_argument("--sets", default="covid,seal")
     parser.add_argument("--protocols", default="synthetic,supervised")
-    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads per training step (1 when two runs share the box)")
     parser.add_argument("--render-only", action="store_true", help="Print the table of finished runs and stop.")
     args = parser.parse_args()
     if not DATA.is_dir():
@@ -114,7 +118,7 @@ def main() -> None:
             cmd, path = spec["catalog"]
             run([*CLI, "--workspace", str(base_ws), "--llm", "none", *cmd.split(), str(path)], args.out / f"{name}-catalog.log")
         for kind in args.protocols.split(","):
-            table[f"{name}/{kind}"] = protocol(name, spec, kind, args.out, base_ws, args.epochs)
+            table[f"{name}/{kind}"] = protocol(name, spec, kind, args.out, base_ws, args.threads)
             (args.out / "summary.json").write_text(json.dumps(table, indent=2), encoding="utf-8")
     print(render(table))
 

@@ -107,6 +107,10 @@ def test_from_queries_maps_doc_ids_and_counts_unknown(catalog, tmp_path):
     ds = generate_dataset(catalog, llm=None, out=tmp_path / "ds.json", from_queries=path, val_fraction=0.2,
                           progress=False)
     assert ds.relevant_docs["r0"] == ["vector_the_rust_borrow_checker"] and ds.kinds["r0"] == "vector"
+    # a logged question also trains the passage side: the best chunk of its gold document
+    (chunk,) = ds.relevant_chunks["r0"]
+    assert "borrow checker" in ds.chunks[chunk] and "w" not in ds.relevant_chunks
+    assert ds.meta["questions_with_chunk"] == 8
     assert ds.relevant_docs["w"] == ["get_weather"] and ds.kinds["w"] == "external"
     assert "x" not in ds.queries and ds.meta["unknown_gold_ids"] == 2 and ds.meta["rows_without_known_gold"] == 1
     assert set(ds.origin.values()) == {"log"} and ds.has_real_validation() and "warning" not in ds.meta

@@ -363,3 +363,25 @@ def test_cross_encoder_interrupted_and_bad_checkpoints(tmp_path: Path, base_mode
     assert "not a trained reranker" in one_line(exc)
     with pytest.raises(ModelError):
         load_reranker(tmp_path / "missing")
+
+
+def test_texts_of_the_questions_own_document_are_never_negatives(base_model: str) -> None:
+    """p2 is the photosynthesis document's other chunk: a near miss for q5, but it answers q5 at document level."""
+    from training.trainers.common import blocked_texts, load_bi_encoder, mine_negatives
+
+    ds = tiny_dataset()
+    ds.groups = {"chunk:p1": "photo", "chunk:p2": "photo", "tool:photosynthesis_vector": "photo",
+                 "chunk:r1": "rust", "chunk:r2": "rust", "tool:rust_borrow_vector": "rust"}
+    pairs = [p for p in build_pairs(ds) if p.qid in ("q5", "q6", "q7", "q8")]
+    blocked = blocked_texts(ds, pairs)
+    assert CHUNKS["p2"] in blocked[QUESTIONS[4][1]] and CHUNKS["r1"] not in blocked[QUESTIONS[4][1]]
+    model = load_bi_encoder(base_model, "cpu")
+    for fmt in ("n-tuple", "labeled-pair"):
+        rows, _ = mine_negatives(model, pairs, corpus_texts(ds), 3, 0, output_format=fmt, blocked=blocked)
+        data = rows.to_dict()
+        negatives = ([(a, data[c][i]) for c in data if c.startswith("negative") for i, a in enumerate(data["anchor"])]
+                     if fmt == "n-tuple" else
+                     [(a, t) for a, t, label in zip(data["anchor"], data["positive"], data["label"]) if not label])
+        assert negatives, fmt
+        for query, text in negatives:
+            assert text not in blocked[query], (fmt, query, text)

@@ -41,6 +41,9 @@ class RoutingDataset:
     split: dict[str, str] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
     mode: str = "text"
+    # "tool:<name>" / "chunk:<id>" -> document id. Texts of a question's own document are never used as its
+    # negatives: at document level they answer it too (filled from the catalog at training time).
+    groups: dict[str, str] = field(default_factory=dict)
 
     # ---- views -------------------------------------------------------------------------------------
     def qids(self, split: str | None = None) -> list[str]:
@@ -77,7 +80,7 @@ class RoutingDataset:
         return {
             "queries": self.queries, "corpus": self.corpus, "relevant_docs": self.relevant_docs, "mode": self.mode,
             "chunks": self.chunks, "relevant_chunks": self.relevant_chunks, "kinds": self.kinds,
-            "origin": self.origin, "split": self.split, "meta": self.meta,
+            "origin": self.origin, "split": self.split, "meta": self.meta, "groups": self.groups,
         }
 
     def save(self, path: str | Path) -> None:

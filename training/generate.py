@@ -87,7 +87,9 @@ def generate_dataset(
     if not tools:
         raise InputError("the catalog is empty: ingest documents or add tools first")
     if from_queries is not None:
-        ds = _from_logs(tools, Path(from_queries), val_fraction, seed)
+        from training.logs import dataset_from_logs
+
+        ds = dataset_from_logs(router, Path(from_queries), val_fraction, seed)
         ds.save(out)
         return ds
     start = time.perf_counter()
@@ -128,42 +130,6 @@ def _check_args(*, val_fraction: float, **counts: int | None) -> None:
             raise InputError(f"{name} must be an integer >= {low}, not {value!r}")
     if not 0.0 <= val_fraction < 1.0:
         raise InputError(f"val_fraction must lie in [0, 1), not {val_fraction!r}")
-
-
-# ---- labelled logs -------------------------------------------------------------------------------------
-def _from_logs(tools: list, path: Path, val_fraction: float, seed: int) -> RoutingDataset:
-    """Gold ids are tool names or doc_ids; a doc_id stands for that document's vector tool (kind "vector")."""
-    from training.evaluate import load_queries
-
-    rows = load_queries(path)
-    by_name = {t.name: t for t in tools}
-    vector_of = {t.doc_id: t.name for t in tools if t.kind == "vector" and t.doc_id}
-    ds, unknown, dropped = RoutingDataset(), Counter(), 0
-    for row in rows:
-        names = []
-        for gold in row.gold:
-            name = gold if gold in by_name else vector_of.get(gold)
-            if name is None:
-                unknown[gold] += 1
-            elif name not in names:
-                names.append(name)
-        if not names:
-            dropped += 1
-            continue
-        qid = row.qid if row.qid not in ds.queries else f"{row.qid}#{len(ds.queries)}"
-        ds.queries[qid], ds.relevant_docs[qid] = row.query, names
-        ds.kinds[qid], ds.origin[qid] = by_name[names[0]].kind, "log"
-        for name in names:
-            ds.corpus[name] = by_name[name].card()
-    if not ds.queries:
-        raise InputError(f"{path}: no gold id names a tool or document of this catalog "
-                         f"(e.g. {next(iter(unknown), '?')!r})")
-    ds.assign_split(val_fraction, seed)
-    ds.meta = {"generator": "log", "source_file": str(path), "rows": len(rows), "kept": len(ds.queries),
-               "unknown_gold_ids": sum(unknown.values()), "unknown_examples": sorted(unknown)[:5],
-               "rows_without_known_gold": dropped, "seed": seed, "val_fraction": val_fraction,
-               "gold_mapping": "a doc_id maps to that document's vector tool"}
-    return ds
 
 
 # ---- planning ------------------------------------------------------------------------------------------

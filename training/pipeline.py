@@ -15,10 +15,12 @@ from typing import TYPE_CHECKING, Any
 from router.embeddings import resolve_model_path
 from router.errors import InputError
 from router.registry import ModelVersion
+from training.fusion import DEPTH as FUSION_DEPTH
 from training.dataset import RoutingDataset
 
 if TYPE_CHECKING:
     from router.app import AgenticRouter
+    from training.evaluate import LabelledQuery
 
 logger = logging.getLogger(__name__)
 SYNTHETIC_WARNING = (
@@ -34,7 +36,12 @@ def train_version(
     """Train ``method`` on the data set and register the result under ``name``."""
     from training.trainers.common import TrainSettings
 
+    from router.app import AgenticRouter
+    from training.corpus import add_catalog_texts, stored_vectors
+
     dataset = RoutingDataset.load(dataset_path)
+    base_view = AgenticRouter(router.config, llm=None, embedder_version=None, reranker_version=None)
+    corpus_counts = add_catalog_texts(base_view, dataset, seed=router.config.seed)
     name = name or f"{method}-{time.strftime('%Y%m%d-%H%M%S')}"
     out_dir = router.registry.new_dir(name)
     base = resolve_model_path(router.config.embed_model)
@@ -47,7 +54,7 @@ def train_version(
     elif method == "adapter":
         from training.trainers.adapter import train_adapter
 
-        result = train_adapter(dataset, base, opts, kind=adapter_kind)
+        result = train_adapter(dataset, base, opts, kind=adapter_kind, text_vectors=stored_vectors(base_view, dataset))
     elif method == "cross-encoder":
         from training.trainers.cross_encoder import train_cross_encoder
 
@@ -55,6 +62,13 @@ def train_version(
     else:
         raise InputError(f"unknown method {method!r}; choose full, adapter or cross-encoder")
     figures = result.to_dict()
+    figures["corpus"] = corpus_counts
+    if method == "cross-encoder":
+        from training.fusion import calibrate_fusion
+        from training.trainers.cross_encoder import load_reranker
+
+        figures["fusion"] = calibrate_fusion(base_view, load_reranker(out_dir), heldout_queries(base_view, dataset),
+                                             progress=True)
     if not dataset.has_real_validation():
         figures["warning"] = SYNTHETIC_WARNING
     version = ModelVersion(
@@ -80,18 +94,14 @@ def guarded_activate(
     elif dataset_path is not None:
         ds = RoutingDataset.load(dataset_path)
         if ds.has_real_validation():
-            # document tools count by their document (any of its three tools answers a logged question)
-            specs = router.catalog.get_tools(sorted({t for q in ds.qids("val") for t in ds.relevant_docs.get(q, [])}))
-            for q in ds.qids("val"):
-                gold = tuple(sorted({specs[t].doc_id or t if t in specs else t for t in ds.relevant_docs.get(q, [])}))
-                queries.append(LabelledQuery(q, ds.queries[q], gold))
+            queries = heldout_queries(router, ds)
     if not queries:
         logger.warning("no real labelled questions to check against: %s", SYNTHETIC_WARNING)
         return {"activated": True, "checked": False, "warning": SYNTHETIC_WARNING, **activate(router, name)}
     level = level or "document"  # document level ranks external tools by name, so it fits mixed catalogs
     current = "active" if router.embedder_version or router.reranker_version else "base"
     version = router.registry.get(name)
-    systems = build_systems(router, [current, name], rerank=20 if version.method == "cross-encoder" else None,
+    systems = build_systems(router, [current, name], rerank=FUSION_DEPTH if version.method == "cross-encoder" else None,
                             reranker=name if version.method == "cross-encoder" else None)
     systems = [s for s in systems if s.name in (current, name)]
     results = run_systems(systems, queries, level)
@@ -101,3 +111,18 @@ def guarded_activate(
         return {"activated": False, **outcome,
                 "reason": f"{name} routes worse on real questions (hit@1 {after:.3f} < {before:.3f}); kept {current}"}
     return {"activated": True, **outcome, **activate(router, name)}
+
+
+def heldout_queries(router: "AgenticRouter", ds: RoutingDataset) -> list["LabelledQuery"]:
+    """The data set's val split as labelled questions at document level: a document tool counts by its
+    document (any of its three tools answers the question), an external tool by its name."""
+    from training.evaluate import LabelledQuery
+
+    names = sorted({t for q in ds.qids("val") for t in ds.relevant_docs.get(q, [])})
+    specs = router.catalog.get_tools(names)
+    out = []
+    for q in ds.qids("val"):
+        gold = tuple(sorted({specs[t].doc_id or t if t in specs else t for t in ds.relevant_docs.get(q, [])}))
+        if gold:
+            out.append(LabelledQuery(q, ds.queries[q], gold))
+    return out

@@ -113,7 +113,8 @@ def _train_adapter(dataset: RoutingDataset | str | Path, base_model: str, settin
     del model
     embedded = time.perf_counter()
     n_train = len(cache.train_q)
-    negatives = _mine(cache.queries[:n_train], cache.docs, cache.pos[:n_train], opts.hard_negatives)
+    negatives = _mine(cache.queries[:n_train], cache.docs, cache.pos[:n_train], opts.hard_negatives,
+                      cache.not_neg[:n_train])
     mined = time.perf_counter()
 
     seed_everything(opts.seed)
@@ -144,6 +145,7 @@ class _Cache(NamedTuple):
     queries: "torch.Tensor"  # train questions first, then val questions; normalised base vectors
     docs: "torch.Tensor"  # every card and chunk, normalised
     pos: "torch.Tensor"  # per question: indices into docs of its positives, padded with -1
+    not_neg: "torch.Tensor"  # positives plus the other texts of their documents (``groups``), padded with -1
     where: dict[str, int]  # "tool:x" / "chunk:y" -> row of docs
     train_q: list[str]
     embedded: int
@@ -178,9 +180,21 @@ def _cache(ds: RoutingDataset, model: "SentenceTransformer", pairs: list[Pair],
     if known:
         docs[[where[t] for t in known]] = torch.nn.functional.normalize(given, dim=-1)
     pos = [[where[p] for p in positive_ids(ds, q) if p in where] for q in all_q]
-    width = max(len(p) for p in pos)
-    pos_matrix = torch.tensor([p + [-1] * (width - len(p)) for p in pos], device=device)
-    return _Cache(queries, docs.to(device), pos_matrix, where, train_q, len(all_q) + len(todo), len(known))
+    members: dict[str, list[int]] = {}
+    for tid, group in ds.groups.items():
+        if tid in where:
+            members.setdefault(group, []).append(where[tid])
+    not_neg = [sorted(set(p).union(*(members.get(ds.groups.get(t, ""), []) for t in positive_ids(ds, q))))
+               for q, p in zip(all_q, pos)]
+    return _Cache(queries, docs.to(device), _padded(pos, device), _padded(not_neg, device), where, train_q,
+                  len(all_q) + len(todo), len(known))
+
+
+def _padded(rows: list[list[int]], device: str) -> "torch.Tensor":
+    import torch
+
+    width = max(1, max(len(r) for r in rows))
+    return torch.tensor([r + [-1] * (width - len(r)) for r in rows], device=device)
 
 
 def _fit(adapter: "BaseAdapter", cache: _Cache, rows_q: "torch.Tensor", rows_pos: "torch.Tensor",
@@ -208,7 +222,7 @@ def _fit(adapter: "BaseAdapter", cache: _Cache, rows_q: "torch.Tensor", rows_pos
             for batch in torch.randperm(len(rows_q), generator=generator).split(opts.batch_size):
                 batch = batch.to(rows_q.device)
                 loss = _batch_loss(adapter, cache.queries, cache.docs, rows_q[batch], rows_pos[batch], negatives,
-                                   cache.pos)
+                                   cache.not_neg)
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
@@ -242,8 +256,10 @@ def _optimizer(adapter: "BaseAdapter", lr: float) -> "torch.optim.Optimizer":
         return torch.optim.AdamW(adapter.parameters(), lr=lr, weight_decay=0.0)
 
 
-def _mine(queries: "torch.Tensor", docs: "torch.Tensor", pos: "torch.Tensor", k: int) -> "torch.Tensor":
-    """Top-``k`` non-positive texts per question from the cached base vectors (``-1`` = none found)."""
+def _mine(queries: "torch.Tensor", docs: "torch.Tensor", pos: "torch.Tensor", k: int,
+          not_neg: "torch.Tensor | None" = None) -> "torch.Tensor":
+    """Top-``k`` texts per question from the cached base vectors that are neither positives nor in
+    ``not_neg`` (its documents' other texts) and score clearly below its weakest positive (``-1`` = none)."""
     import torch
 
     k = min(k, docs.shape[0])
@@ -257,6 +273,10 @@ def _mine(queries: "torch.Tensor", docs: "torch.Tensor", pos: "torch.Tensor", k:
         is_pos = torch.zeros(scores.shape[0], docs.shape[0] + 1, dtype=torch.bool, device=scores.device)
         is_pos = is_pos.scatter_(1, slot, True)[:, :-1]
         weakest = scores.masked_fill(~is_pos, float("inf")).min(dim=1, keepdim=True).values
+        if not_neg is not None:
+            block = not_neg[start : start + 1024]
+            spare = torch.zeros_like(is_pos[:, :1])
+            is_pos = torch.cat([is_pos, spare], 1).scatter_(1, block.masked_fill(block < 0, docs.shape[0]), True)[:, :-1]
         scores = scores.masked_fill(is_pos | (scores > weakest - weakest.abs() * MARGIN), float("-inf"))
         top, idx = scores.topk(k, dim=1)
         out[start : start + 1024] = idx.masked_fill(top == float("-inf"), -1)
@@ -265,7 +285,8 @@ def _mine(queries: "torch.Tensor", docs: "torch.Tensor", pos: "torch.Tensor", k:
 
 def _batch_loss(adapter: "BaseAdapter", queries: "torch.Tensor", docs: "torch.Tensor", rows_q: "torch.Tensor",
                 rows_pos: "torch.Tensor", negatives: "torch.Tensor", pos: "torch.Tensor") -> "torch.Tensor":
-    """In-batch + hard-negative cross-entropy; each distinct text is one candidate column."""
+    """In-batch + hard-negative cross-entropy; each distinct text is one candidate column. ``pos`` holds
+    every text that must not count against a question (its positives and their documents' texts)."""
     import torch
     import torch.nn.functional as F
 

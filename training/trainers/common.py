@@ -216,14 +216,38 @@ def build_pairs(dataset: RoutingDataset, split: str = "train") -> list[Pair]:
     return pairs
 
 
-def validation_qrels(dataset: RoutingDataset) -> tuple[dict[str, str], dict[str, str], dict[str, set[str]]]:
+def blocked_texts(dataset: RoutingDataset, pairs: list[Pair]) -> dict[str, set[str]]:
+    """Per question text, the texts of its own documents (``dataset.groups``): never its negatives."""
+    if not dataset.groups:
+        return {}
+    texts = corpus_texts(dataset)
+    members: dict[str, list[str]] = {}
+    for tid, group in dataset.groups.items():
+        if tid in texts:
+            members.setdefault(group, []).append(texts[tid])
+    out: dict[str, set[str]] = {}
+    for p in pairs:
+        group = dataset.groups.get(p.positive_id)
+        if group is not None:
+            out.setdefault(p.query, set()).update(members.get(group, ()))
+    return out
+
+
+def validation_qrels(dataset: RoutingDataset, max_corpus: int = 2000,
+                     seed: int = 0) -> tuple[dict[str, str], dict[str, str], dict[str, set[str]]]:
     """``(queries, corpus, relevant)`` of the val split in InformationRetrievalEvaluator's shape;
-    empty dicts when the data set has no validation questions."""
+    empty dicts when the data set has no validation questions. The corpus is every positive plus a seeded
+    sample of the other texts up to ``max_corpus``: re-embedding a whole catalog after every epoch would
+    cost more than the epoch (and the ranking of one model against itself needs no more)."""
     relevant = {q: set(positive_ids(dataset, q)) for q in dataset.qids("val")}
     relevant = {q: ids for q, ids in relevant.items() if ids}
     if not relevant:
         return {}, {}, {}
-    return {q: dataset.queries[q] for q in relevant}, corpus_texts(dataset), relevant
+    texts = corpus_texts(dataset)
+    keep = {pid for q in dataset.queries for pid in positive_ids(dataset, q) if pid in texts}
+    rest = sorted(set(texts) - keep)
+    keep |= set(random.Random(seed).sample(rest, max(0, min(len(rest), max_corpus - len(keep)))))
+    return {q: dataset.queries[q] for q in relevant}, {k: texts[k] for k in texts if k in keep}, relevant
 
 
 # ---- models --------------------------------------------------------------------------------------------
@@ -249,7 +273,8 @@ def encode(model: "SentenceTransformer", texts: list[str], role: str, batch_size
 
 def mine_negatives(model: "SentenceTransformer", pairs: list[Pair], corpus: dict[str, str], num_negatives: int,
                    seed: int, output_format: str = "n-tuple", relative_margin: float | None = 0.05,
-                   cache_dir: Path | None = None) -> tuple[Any, dict[str, int]]:
+                   cache_dir: Path | None = None,
+                   blocked: dict[str, set[str]] | None = None) -> tuple[Any, dict[str, int]]:
     """Hard negatives from the base model with ``sentence_transformers.util.mine_hard_negatives``.
 
     The corpus is every card and chunk; a question's own positives are never negatives (the function groups
@@ -261,8 +286,9 @@ def mine_negatives(model: "SentenceTransformer", pairs: list[Pair], corpus: dict
     Candidates are searched among the ``50 + 10 x num_negatives`` nearest texts, so a question whose top
     texts all sit inside the margin still finds some further down. A question left short (few texts, or a
     weak base model) gets seeded random non-positive texts, so every positive is trained on and the
-    reranker always sees label-0 rows; ``filled_rows`` counts them. Returns the ``datasets.Dataset`` and
-    counts for the result record.
+    reranker always sees label-0 rows; ``filled_rows`` counts them. ``blocked`` (question text -> texts,
+    see ``blocked_texts``) are never negatives: a mined one is swapped for a random allowed text
+    (``replaced_negatives``). Returns the ``datasets.Dataset`` and counts for the result record.
     """
     from datasets import Dataset
     from sentence_transformers.util import mine_hard_negatives
@@ -271,6 +297,9 @@ def mine_negatives(model: "SentenceTransformer", pairs: list[Pair], corpus: dict
     positives_of: dict[str, set[str]] = {}
     for p in pairs:
         positives_of.setdefault(p.query, set()).add(p.positive)
+    for query, texts_of_query in (blocked or {}).items():  # from here on "positive" means "not a negative"
+        if query in positives_of:
+            positives_of[query] |= texts_of_query
     texts = list(dict.fromkeys(corpus.values()))
     available = min(len(set(texts) - pos) for pos in positives_of.values())
     num = min(num_negatives, available)
@@ -283,6 +312,7 @@ def mine_negatives(model: "SentenceTransformer", pairs: list[Pair], corpus: dict
         output_format=output_format, batch_size=64, verbose=False, cache_folder=str(cache_dir) if cache_dir else None,
     )
     rows, rng, filled = mined.to_dict(), random.Random(seed), 0
+    rows, replaced = _drop_blocked(rows, positives_of, texts, output_format, rng)
     if output_format == "n-tuple":
         kept = set(zip(rows["anchor"], rows["positive"]))
         for p in pairs:
@@ -307,8 +337,31 @@ def mine_negatives(model: "SentenceTransformer", pairs: list[Pair], corpus: dict
                     rows["positive"].append(text)
                     rows["label"].append(0)
                     filled += 1
-    counts = {"mined_rows": len(mined), "filled_rows": filled, "negatives_per_row": num}
-    return (Dataset.from_dict(rows) if filled else mined), counts
+    counts = {"mined_rows": len(mined), "filled_rows": filled, "negatives_per_row": num,
+              "replaced_negatives": replaced}
+    return (Dataset.from_dict(rows) if filled or replaced else mined), counts
+
+
+def _drop_blocked(rows: dict[str, list], allowed_not: dict[str, set[str]], texts: list[str], output_format: str,
+                  rng: random.Random) -> tuple[dict[str, list], int]:
+    """Swap (n-tuple) or drop (labeled-pair, topped up later) negatives that belong to the question."""
+    replaced = 0
+    if output_format == "n-tuple":
+        neg_cols = [c for c in rows if c.startswith("negative")]
+        for i, query in enumerate(rows["anchor"]):
+            taken = {rows[c][i] for c in neg_cols}
+            for c in neg_cols:
+                if rows[c][i] in allowed_not.get(query, ()):
+                    pool = [t for t in texts if t not in allowed_not[query] and t not in taken]
+                    if pool:
+                        rows[c][i] = rng.choice(pool)
+                        taken.add(rows[c][i])
+                        replaced += 1
+        return rows, replaced
+    keep = [i for i, (q, t, label) in enumerate(zip(rows["anchor"], rows["positive"], rows["label"]))
+            if label or t not in allowed_not.get(q, ())]
+    replaced = len(rows["anchor"]) - len(keep)
+    return {k: [v[i] for i in keep] for k, v in rows.items()}, replaced
 
 
 def prepare_output_dir(path: Path) -> Path:

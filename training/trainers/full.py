@@ -18,6 +18,7 @@ from training.dataset import RoutingDataset
 from training.trainers.common import (
     TrainResult,
     TrainSettings,
+    blocked_texts,
     build_pairs,
     corpus_texts,
     load_bi_encoder,
@@ -76,7 +77,8 @@ def _train_full(dataset: RoutingDataset | str | Path, base_model: str, settings:
     loaded = time.perf_counter()
 
     if opts.hard_negatives:
-        train_data, counts = mine_negatives(model, pairs, corpus_texts(ds), opts.hard_negatives, opts.seed)
+        train_data, counts = mine_negatives(model, pairs, corpus_texts(ds), opts.hard_negatives, opts.seed,
+                                            blocked=blocked_texts(ds, pairs))
     else:
         train_data = Dataset.from_dict({"anchor": [p.query for p in pairs], "positive": [p.positive for p in pairs]})
         counts = {"mined_rows": 0, "filled_rows": 0, "negatives_per_row": 0}

@@ -1,0 +1,43 @@
+"""Reranking is fused with the router's score, and the fusion weight is chosen on held-out questions."""
+
+from __future__ import annotations
+
+from router.rerank import fuse
+from router.schema import RouteHit
+from training.evaluate import LabelledQuery
+from training.fusion import calibrate_fusion
+
+
+class KeywordReranker:
+    """A stand-in cross-encoder that scores a passage 1.0 when it contains ``word`` (deterministic)."""
+
+    def __init__(self, word: str) -> None:
+        self.word = word
+
+    def predict(self, pairs, show_progress_bar=False):  # noqa: ANN001, ANN201
+        return [1.0 if self.word in text.lower() else 0.0 for _, text in pairs]
+
+
+def _hits() -> list[RouteHit]:
+    return [RouteHit(name=n, score=s, kind="external", doc_id=None, tool_id=n, description=d)
+            for n, s, d in (("a", 0.9, "first"), ("b", 0.5, "second"), ("c", 0.4, "third"))]
+
+
+def test_fuse_weight_zero_keeps_the_router_order_and_none_is_the_reranker_alone() -> None:
+    hits, scores = _hits(), [0.0, 0.2, 1.0]
+    assert [h.name for h in fuse(hits, scores, 0.0)] == ["a", "b", "c"]
+    assert [h.name for h in fuse(hits, scores, None)] == ["c", "b", "a"]
+    assert [h.name for h in fuse(hits, scores, 1.0)] == ["c", "a", "b"]  # 1.4 > 0.9 > 0.7
+
+
+def test_calibration_gives_a_useless_reranker_weight_zero_and_a_useful_one_weight(router) -> None:
+    docs = {title.split()[-1].lower(): doc_id for doc_id, title, _ in router.catalog.document_leads()}
+    right = [LabelledQuery("q1", "Which pigment absorbs red and blue light?", (docs["plants"],)),
+             LabelledQuery("q2", "How do references and borrowing work?", (docs["checker"],))]
+    misled = LabelledQuery("q3", "What erupts from a volcano in Hawaii?", (docs["checker"],))  # router: volcano
+    useless = calibrate_fusion(router, KeywordReranker("magma"), right)
+    assert useless["calibrated"] and useless["weight"] == 0.0 and useless["grid"]["0.0"]["hit@1"] == 1.0
+    useful = calibrate_fusion(router, KeywordReranker("borrow"), [right[1], misled])
+    chosen = "alone" if useful["weight"] is None else str(useful["weight"])
+    assert useful["weight"] != 0.0 and useful["grid"]["0.0"]["hit@1"] == 0.5 and useful["grid"][chosen]["hit@1"] == 1.0
+    assert calibrate_fusion(router, KeywordReranker("x"), [])["calibrated"] is False
