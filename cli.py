@@ -235,6 +235,7 @@ def generate(ctx: click.Context, gen_llm: str | None, per_chunk: int, per_tool: 
 @click.option("--epochs", type=click.IntRange(1), default=None)
 @click.option("--batch-size", type=click.IntRange(1), default=None)
 @click.option("--learning-rate", type=float, default=None)
+@click.option("--max-steps", type=click.IntRange(1), default=None, help="Stop after this many steps.")
 @click.option("--hard-negatives", type=click.IntRange(0), default=None,
               help="Negatives mined per question with the base model (default 1; the reranker likes 3).")
 @click.option("--threads", type=click.IntRange(1), default=None,
@@ -247,7 +248,7 @@ def generate(ctx: click.Context, gen_llm: str | None, per_chunk: int, per_tool: 
               help="Real labelled questions that guard --activate.")
 @click.pass_context
 def train(ctx: click.Context, method: str, dataset_path: Path | None, epochs: int | None, batch_size: int | None,
-          learning_rate: float | None, hard_negatives: int | None, threads: int | None, adapter_kind: str,
+          learning_rate: float | None, max_steps: int | None, hard_negatives: int | None, threads: int | None, adapter_kind: str,
           name: str | None, activate: bool, check_queries: Path | None) -> None:
     """Fine-tune the router: full (sentence-transformers), adapter (query side) or cross-encoder (reranker)."""
     from training.pipeline import guarded_activate, train_version
@@ -255,7 +256,8 @@ def train(ctx: click.Context, method: str, dataset_path: Path | None, epochs: in
     router = _router(ctx)
     dataset_path = dataset_path or router.config.workspace / "datasets" / "train.json"
     version = train_version(router, method, dataset_path, name=name, adapter_kind=adapter_kind, epochs=epochs,
-                            batch_size=batch_size, learning_rate=learning_rate, hard_negatives=hard_negatives,
+                            batch_size=batch_size, learning_rate=learning_rate, max_steps=max_steps,
+                            hard_negatives=hard_negatives,
                             threads=threads)
     click.echo(f"trained {version.name} ({method}) in {version.figures.get('seconds', 0):.0f}s; "
                f"validation: {json.dumps(version.validation)}")

@@ -31,12 +31,15 @@ def rerank_text(hit: RouteHit) -> str:
 
 
 def reranker_scores(model: "CrossEncoder", query: str, hits: Sequence[RouteHit]) -> list[float]:
-    """The reranker's probability per hit; a document's three tools share one passage, scored once."""
-    texts = [rerank_text(h) for h in hits]
-    unique = list(dict.fromkeys(texts))
-    scores = model.predict([(query, t) for t in unique], show_progress_bar=False)
+    """The reranker's probability per hit; a document's three tools share one passage, scored once.
+
+    A document tool with no passage among the nearest chunks gets 0: the reranker is trained on passages
+    for documents, and its card says what the tool does, not whether the document holds the answer."""
+    texts = [None if h.doc_id and not h.evidence else rerank_text(h) for h in hits]
+    unique = list(dict.fromkeys(t for t in texts if t is not None))
+    scores = model.predict([(query, t) for t in unique], show_progress_bar=False) if unique else []
     by_text = {t: float(s) for t, s in zip(unique, scores)}
-    return [by_text[t] for t in texts]
+    return [by_text[t] if t is not None else 0.0 for t in texts]
 
 
 def fuse(hits: Sequence[RouteHit], scores: Sequence[float], weight: float | None) -> list[RouteHit]:

@@ -34,10 +34,13 @@ METHOD_ARGS = {"full": ["--epochs", "2"], "adapter": ["--epochs", "30"],
 
 SETS = {
     "covid": {"catalog": ("ingest", DATA / "covid_qa/normalized/docs.jsonl"), "queries": DATA / "covid_qa/normalized/queries.jsonl",
-              "level": "document", "gen": ["--llm", "local", "--per-chunk", "1", "--max", "1500"]},
+              "level": "document", "gen": ["--llm", "local", "--per-chunk", "1", "--max", "1500"],
+              "train": {"synthetic": {"full": ["--epochs", "1", "--max-steps", "50"],
+                                      "cross-encoder": ["--epochs", "1", "--hard-negatives", "3"]}}},
     "seal": {"catalog": ("tools add", DATA / "seal_tools/normalized/docs.jsonl"),
              "queries": DATA / "seal_tools/normalized/test_in_domain.queries.jsonl",
-             "level": "tool", "gen": ["--llm", "none", "--per-tool", "2"]},
+             "level": "tool", "gen": ["--llm", "none", "--per-tool", "1", "--max", "3000"],
+             "train": {"synthetic": {"full": ["--epochs", "1"], "cross-encoder": ["--epochs", "1", "--hard-negatives", "3"]}}},
 }
 
 
@@ -65,6 +68,12 @@ def split_queries(path: Path, out_dir: Path, fraction: float = 0.2, seed: int = 
     return train, test
 
 
+def train_args(spec: dict, kind: str, method: str) -> list[str]:
+    """METHOD_ARGS, overridden per data set and protocol where thousands of generated questions would make
+    a CPU epoch of the full or cross-encoder trainer take an hour."""
+    return spec.get("train", {}).get(kind, {}).get(method, METHOD_ARGS[method])
+
+
 def protocol(name: str, spec: dict, kind: str, out: Path, base_ws: Path, threads: int | None) -> dict:
     work = out / f"{name}-{kind}"
     work.mkdir(parents=True, exist_ok=True)
@@ -85,7 +94,7 @@ def protocol(name: str, spec: dict, kind: str, out: Path, base_ws: Path, threads
     for method in METHODS:
         if not (ws / "models" / method / "version.json").exists():
             run([*cli, "train", "--method", method, "--dataset", str(dataset), "--name", method,
-                 *METHOD_ARGS[method], *(["--threads", str(threads)] if threads else [])], log)
+                 *train_args(spec, kind, method), *(["--threads", str(threads)] if threads else [])], log)
     result = work / "eval.json"
     if not result.exists():
         run([*cli, "--llm", "none", "eval", "--queries", str(eval_queries), "--level", spec["level"],

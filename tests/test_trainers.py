@@ -385,3 +385,15 @@ def test_texts_of_the_questions_own_document_are_never_negatives(base_model: str
         assert negatives, fmt
         for query, text in negatives:
             assert text not in blocked[query], (fmt, query, text)
+
+
+def test_reranker_trains_on_passages_for_documents_and_cards_for_external_tools() -> None:
+    """Document tool cards are not what a reranker reads, so they are neither its positives nor negatives."""
+    from training.trainers.cross_encoder import _what_it_reads
+
+    ds = tiny_dataset()
+    assert all(_what_it_reads(ds)(k) for k in corpus_texts(ds))  # no catalog groups: keep everything
+    ds.groups = {"tool:photosynthesis_vector": "photo", "chunk:p1": "photo", "chunk:p2": "photo"}
+    reads = _what_it_reads(ds)
+    assert not reads("tool:photosynthesis_vector")
+    assert reads("chunk:p1") and reads("tool:weather_lookup") and reads("tool:rust_borrow_vector")

@@ -15,12 +15,13 @@ import logging
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Hashable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Hashable, Sequence
 
 from router.embeddings import resolve_model_path
 from router.errors import InputError, ModelError
 from training.dataset import RoutingDataset
 from training.trainers.common import (
+    CARD_PREFIX,
     TrainResult,
     TrainSettings,
     blocked_texts,
@@ -77,8 +78,9 @@ def _train_cross_encoder(dataset: RoutingDataset | str | Path, base_model: str, 
     from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss
 
     ds = load_dataset(dataset)
-    pairs = build_pairs(ds, "train")
-    val_pairs = build_pairs(ds, "val")
+    reads = _what_it_reads(ds)
+    pairs = [p for p in build_pairs(ds, "train") if reads(p.positive_id)] or build_pairs(ds, "train")
+    val_pairs = [p for p in build_pairs(ds, "val") if reads(p.positive_id)]
     opts = settings.resolved(epochs=1, batch_size=32, learning_rate=LEARNING_RATE)
     device = resolve_device(opts.device)
     out = prepare_output_dir(opts.output_dir)
@@ -87,7 +89,7 @@ def _train_cross_encoder(dataset: RoutingDataset | str | Path, base_model: str, 
 
     miner = load_bi_encoder(miner_model or base_model, device)
     miner_loaded = time.perf_counter()
-    corpus = corpus_texts(ds)
+    corpus = {k: v for k, v in corpus_texts(ds).items() if reads(k)}
     if opts.hard_negatives < 1:
         logger.warning("a reranker needs negatives: mining 1 per question although hard_negatives=0")
     samples: list[dict[str, Any]] = []
@@ -140,6 +142,16 @@ def _train_cross_encoder(dataset: RoutingDataset | str | Path, base_model: str, 
                  "mining_seconds": round(mined - miner_loaded, 2), "train_seconds": round(trained - loaded, 2),
                  **loss_ends(history)},
     )
+
+
+def _what_it_reads(ds: RoutingDataset) -> Callable[[str], bool]:
+    """At rerank time a document tool is read through its passage and an external tool through its card
+    (``router.rerank``), so those are the texts to train on. Training also on document tool cards taught a
+    reranker that any "vector_...: Semantic search over the passages" card is relevant (every logged
+    question had one as a positive): it scored them 0.92 whatever the question. Without ``groups`` (no
+    catalog to tell document tools apart) every text is kept."""
+    doc_cards = {tid for tid in ds.groups if tid.startswith(CARD_PREFIX)}
+    return lambda text_id: text_id not in doc_cards
 
 
 def _reranking_samples(rows: Any) -> list[dict[str, Any]]:
