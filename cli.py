@@ -205,13 +205,15 @@ def eval_cmd(ctx: click.Context, queries_path: Path, level: str | None, limit: i
 @click.option("--max", "max_questions", type=click.IntRange(1), default=None, help="Cap on generated questions.")
 @click.option("--from-queries", type=click.Path(dir_okay=False, path_type=Path),
               help="Labelled query logs {qid, query, gold} to train on instead of generating.")
+@click.option("--augment", is_flag=True,
+              help="With --from-queries: also generate questions (--llm, --per-chunk, ...) for the train split.")
 @click.option("--val-fraction", type=click.FloatRange(0.0, 0.9), default=0.1, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Dataset file (default: <workspace>/datasets/train.json).")
 @click.pass_context
 def generate(ctx: click.Context, gen_llm: str | None, per_chunk: int, per_tool: int, max_questions: int | None,
-             from_queries: Path | None, val_fraction: float, seed: int, out: Path | None) -> None:
+             from_queries: Path | None, augment: bool, val_fraction: float, seed: int, out: Path | None) -> None:
     """Build a training data set from the catalog (generated questions) or from query logs."""
     from router.llms import load_llm
     from training.generate import generate_dataset
@@ -219,10 +221,12 @@ def generate(ctx: click.Context, gen_llm: str | None, per_chunk: int, per_tool: 
     router = _router(ctx)
     out = out or router.config.workspace / "datasets" / "train.json"
     cfg = router.config.with_overrides(llm_provider=gen_llm) if gen_llm else router.config
-    llm = None if from_queries is not None else load_llm(cfg)
+    if augment and from_queries is None:
+        raise click.UsageError("--augment adds generated questions to --from-queries logs; give --from-queries")
+    llm = None if from_queries is not None and not augment else load_llm(cfg)
     ds = generate_dataset(router, llm=llm, out=out, per_chunk=per_chunk, per_tool=per_tool,
                           max_questions=max_questions, from_queries=from_queries, val_fraction=val_fraction,
-                          seed=seed, progress=True)
+                          seed=seed, progress=True, augment=augment)
     click.echo(f"wrote {out}: {len(ds.qids('train'))} train / {len(ds.qids('val'))} val questions")
     if ds.meta.get("warning"):
         click.echo(f"note: {ds.meta['warning']}", err=True)

@@ -35,12 +35,16 @@ METHOD_ARGS = {"full": ["--epochs", "2"], "adapter": ["--epochs", "30"],
 SETS = {
     "covid": {"catalog": ("ingest", DATA / "covid_qa/normalized/docs.jsonl"), "queries": DATA / "covid_qa/normalized/queries.jsonl",
               "level": "document", "gen": ["--llm", "local", "--per-chunk", "1", "--max", "1500"],
-              "train": {"synthetic": {"full": ["--epochs", "1", "--max-steps", "50"],
+              "augment": ["--llm", "none", "--per-chunk", "1", "--per-tool", "0", "--max", "1000"],
+              "train": {"supervised": {"cross-encoder": ["--epochs", "1", "--hard-negatives", "3"]},
+                        "synthetic": {"full": ["--epochs", "1", "--max-steps", "50"],
                                       "cross-encoder": ["--epochs", "1", "--hard-negatives", "3"]}}},
     "seal": {"catalog": ("tools add", DATA / "seal_tools/normalized/docs.jsonl"),
              "queries": DATA / "seal_tools/normalized/test_in_domain.queries.jsonl",
              "level": "tool", "gen": ["--llm", "none", "--per-tool", "1", "--max", "3000"],
-             "train": {"synthetic": {"full": ["--epochs", "1"], "cross-encoder": ["--epochs", "1", "--hard-negatives", "3"]}}},
+             "augment": ["--llm", "none", "--per-tool", "1", "--max", "1500"],
+             "train": {"supervised": {"cross-encoder": ["--epochs", "1", "--hard-negatives", "3"]},
+                       "synthetic": {"full": ["--epochs", "1"], "cross-encoder": ["--epochs", "1", "--hard-negatives", "3"]}}},
 }
 
 
@@ -91,9 +95,16 @@ def protocol(name: str, spec: dict, kind: str, out: Path, base_ws: Path, threads
         gen = ["generate", *spec["gen"], "--out", str(dataset), "--seed", "0"]
     if not dataset.exists():
         run([*cli, *gen], log)
+    datasets = {m: dataset for m in METHODS}
+    if kind == "supervised" and spec.get("augment"):
+        # A reranker starts from a bi-encoder with a random head: a few hundred logged questions teach it
+        # little, so its data set adds pseudo-queries (validation stays the logged questions).
+        datasets["cross-encoder"] = work / "dataset-augmented.json"
+        if not datasets["cross-encoder"].exists():
+            run([*cli, *gen, "--augment", *spec["augment"], "--out", str(datasets["cross-encoder"])], log)
     for method in METHODS:
         if not (ws / "models" / method / "version.json").exists():
-            run([*cli, "train", "--method", method, "--dataset", str(dataset), "--name", method,
+            run([*cli, "train", "--method", method, "--dataset", str(datasets[method]), "--name", method,
                  *train_args(spec, kind, method), *(["--threads", str(threads)] if threads else [])], log)
     result = work / "eval.json"
     if not result.exists():

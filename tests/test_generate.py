@@ -199,3 +199,17 @@ def test_real_local_llm_on_three_chunks(router, tmp_path, request):
     assert 1 <= sum(ds.meta["sources"].values()) <= 3 and ds.queries
     assert ds.meta["funnel"]["llm"]["generated"] == 3
     assert set(ds.origin.values()) <= {"llm", "ict"} and RoutingDataset.load(tmp_path / "ds.json").queries
+
+
+def test_from_queries_augmented_keeps_validation_real(catalog, tmp_path):
+    docs = _doc_ids(catalog)
+    rows = [{"qid": f"r{i}", "query": f"how does the borrow checker treat reference {i}", "gold": [docs["checker"]]}
+            for i in range(10)]
+    path = write_jsonl(tmp_path / "log.jsonl", rows)
+    ds = generate_dataset(catalog, llm=None, out=tmp_path / "ds.json", from_queries=path, val_fraction=0.2,
+                          augment=True, per_tool=1, progress=False)
+    generated = [q for q in ds.queries if q.startswith("gen:")]
+    assert generated and all(ds.split[q] == "train" and ds.origin[q] != "log" for q in generated)
+    assert ds.has_real_validation() and len(ds.qids("val")) == 2
+    assert ds.meta["augmented"]["questions"] == len(generated)
+    assert RoutingDataset.load(tmp_path / "ds.json").queries == ds.queries

@@ -77,9 +77,13 @@ class Source:
 def generate_dataset(
     router: "AgenticRouter", *, llm: "LLM | None", out: Path, per_chunk: int = 1, per_tool: int = 3,
     max_questions: int | None = None, from_queries: Path | None = None, val_fraction: float = 0.1,
-    seed: int = 0, round_trip_k: int = 5, batch_size: int = 16, progress: bool = True,
+    seed: int = 0, round_trip_k: int = 5, batch_size: int = 16, progress: bool = True, augment: bool = False,
 ) -> RoutingDataset:
-    """Generate (or, with ``from_queries``, convert labelled logs into) a routing dataset saved to ``out``."""
+    """Generate (or, with ``from_queries``, convert labelled logs into) a routing dataset saved to ``out``.
+
+    ``augment`` with ``from_queries``: also generate questions (``llm``, ``per_chunk``, ...) and add them to
+    the training split; validation stays made of logged questions only, so it still measures real routing.
+    """
     out = Path(out)
     _check_args(per_chunk=per_chunk, per_tool=per_tool, batch_size=batch_size, round_trip_k=round_trip_k,
                 max_questions=max_questions, val_fraction=val_fraction)
@@ -90,6 +94,14 @@ def generate_dataset(
         from training.logs import dataset_from_logs
 
         ds = dataset_from_logs(router, Path(from_queries), val_fraction, seed)
+        if augment:
+            from training.logs import add_generated
+
+            extra = generate_dataset(router, llm=llm, out=out.with_name(out.stem + ".generated.json"),
+                                     per_chunk=per_chunk, per_tool=per_tool, max_questions=max_questions,
+                                     val_fraction=0.0, seed=seed, round_trip_k=round_trip_k,
+                                     batch_size=batch_size, progress=progress)
+            add_generated(ds, extra)
         ds.save(out)
         return ds
     start = time.perf_counter()

@@ -101,3 +101,22 @@ def assign_best_chunks(router: "AgenticRouter", ds: RoutingDataset, gold_docs: d
         if chosen:
             ds.relevant_chunks[q] = chosen
     return sum(1 for q in qids if q in ds.relevant_chunks)
+
+
+def add_generated(ds: RoutingDataset, generated: RoutingDataset) -> int:
+    """Add generated questions to ``ds``'s training split (ids prefixed ``gen:``); returns how many."""
+    for q, text in generated.queries.items():
+        qid = f"gen:{q}"
+        ds.queries[qid], ds.relevant_docs[qid] = text, list(generated.relevant_docs.get(q, []))
+        if generated.relevant_chunks.get(q):
+            ds.relevant_chunks[qid] = list(generated.relevant_chunks[q])
+        ds.kinds[qid] = generated.kinds.get(q, "")
+        ds.origin[qid] = generated.origin.get(q, "ict")
+        ds.split[qid] = "train"
+    for key, text in generated.corpus.items():
+        ds.corpus.setdefault(key, text)
+    for key, text in generated.chunks.items():
+        ds.chunks.setdefault(key, text)
+    ds.meta["augmented"] = {"questions": len(generated.queries), "generator": generated.meta.get("generator"),
+                            "llm": generated.meta.get("llm"), "kept_by_origin": generated.meta.get("kept_by_origin")}
+    return len(generated.queries)
