@@ -113,7 +113,7 @@ def protocol(name: str, spec: dict, kind: str, out: Path, base_ws: Path, threads
              "--report", str(work / "report"), "--json", str(result)], log)
     metrics = json.loads(result.read_text())
     meta = json.loads(dataset.read_text()).get("meta", {})
-    return {"metrics": metrics, "kept_share": meta.get("kept_share"), "n_train": meta.get("n_train")}
+    return {"metrics": metrics, "kept_share": kept_share(meta), "n_train": meta.get("kept")}
 
 
 def main() -> None:
@@ -143,13 +143,20 @@ def main() -> None:
     print(render(table))
 
 
+def kept_share(meta: dict) -> float | None:
+    """Share of generated questions that passed every filter (LLM questions when an LLM wrote any)."""
+    funnel = meta.get("funnel") or {}
+    row = funnel.get("llm") or funnel.get("ict")
+    return row.get("kept_share") if row else None
+
+
 def collect(out: Path) -> dict:
     """Results of every finished run under ``out``."""
     table = {}
     for result in sorted(out.glob("*-*/eval.json")):
         meta = json.loads((result.parent / "dataset.json").read_text()).get("meta", {})
         table[result.parent.name.replace("-", "/", 1)] = {
-            "metrics": json.loads(result.read_text()), "kept_share": meta.get("kept_share"), "n_train": meta.get("n_train")}
+            "metrics": json.loads(result.read_text()), "kept_share": kept_share(meta), "n_train": meta.get("kept")}
     return table
 
 
