@@ -161,14 +161,24 @@ def collect(out: Path) -> dict:
 
 
 def render(table: dict) -> str:
+    """Markdown table of hit@1 per system, with the change against the base router of the same run."""
     cols = ["base", "full", "adapter", "base+rerank", "bm25"]
-    lines = ["| set / protocol | kept share | " + " | ".join(f"{c} hit@1" for c in cols) + " |",
-             "|---" * (len(cols) + 2) + "|"]
+    lines = ["| set / protocol | questions (train) | kept share | " + " | ".join(f"{c} hit@1" for c in cols) + " |",
+             "|---" * (len(cols) + 3) + "|"]
     for key, row in table.items():
         m = row["metrics"]
+        base = m.get("base", {}).get("hit@1")
+        cells = []
+        for c in cols:
+            if c not in m:
+                cells.append("-")
+            elif c == "base" or base is None:
+                cells.append(f"{m[c]['hit@1']:.3f}")
+            else:
+                cells.append(f"{m[c]['hit@1']:.3f} ({m[c]['hit@1'] - base:+.3f})")
         kept = row.get("kept_share")
-        lines.append(f"| {key} | {kept if kept is not None else '-'} | "
-                     + " | ".join(f"{m[c]['hit@1']:.3f}" if c in m else "-" for c in cols) + " |")
+        lines.append(f"| {key} | {row.get('n_train') or '-'} | {kept if kept is not None else '-'} | "
+                     + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
