@@ -283,6 +283,29 @@ def models() -> None:
     """List and activate model versions."""
 
 
+@models.command("calibrate")
+@click.argument("name")
+@click.option("--dataset", "dataset_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Use this data set's held-out questions.")
+@click.option("--queries", "queries_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Use these labelled questions {qid, query, gold} (e.g. fresh query logs).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def models_calibrate(ctx: click.Context, name: str, dataset_path: Path | None, queries_path: Path | None,
+                     as_json: bool) -> None:
+    """Choose a reranker's fusion weight (router score + w x reranker) again on labelled questions."""
+    from training.pipeline import calibrate_version
+
+    fusion = calibrate_version(_router(ctx), name, dataset_path, queries_path)
+    if as_json:
+        click.echo(json.dumps(fusion))
+        return
+    weight = "reranker alone" if fusion["weight"] is None else fusion["weight"]
+    click.echo(f"{name}: fusion weight {weight}, chosen on {fusion['n']} questions")
+    for w, row in fusion["grid"].items():
+        click.echo(f"  w={w:>5}  hit@1 {row['hit@1']:.3f}  mrr {row['mrr']:.3f}  fixed {row['fixed']}  broken {row['broken']}")
+
+
 @models.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context

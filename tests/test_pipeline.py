@@ -52,6 +52,13 @@ def test_generate_train_activate_evaluate(cli, router, tmp_path: Path) -> None:
 
     ce = cli("train", "--method", "cross-encoder", "--dataset", str(dataset), "--name", "ce1", "--epochs", "1")
     assert ce.exit_code == 0, ce.output
+    assert "fusion weight" in ce.stdout
+    fusion = json.loads(cli("models", "calibrate", "ce1", "--queries", str(real), "--json").stdout)
+    assert fusion["calibrated"] and fusion["n"] == 3 and set(fusion["grid"]) >= {"0.0", "alone"}
+    stored = next(v for v in json.loads(cli("models", "list", "--json").stdout)["versions"] if v["name"] == "ce1")
+    assert stored["figures"]["fusion"] == fusion
+    wrong = cli("models", "calibrate", "ad1", "--queries", str(real))
+    assert wrong.exit_code == 1 and "only a cross-encoder" in wrong.stderr
     assert cli("models", "activate", "ce1").exit_code == 0
     routed = json.loads(cli("route", "What does the borrow checker verify?", "--rerank", "6", "-k", "3", "--json").stdout)
     assert len(routed["tools"]) == 3

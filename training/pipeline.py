@@ -126,3 +126,28 @@ def heldout_queries(router: "AgenticRouter", ds: RoutingDataset) -> list["Labell
         if gold:
             out.append(LabelledQuery(q, ds.queries[q], gold))
     return out
+
+
+def calibrate_version(router: "AgenticRouter", name: str, dataset_path: Path | None = None,
+                      queries_path: Path | None = None) -> dict[str, Any]:
+    """Choose a trained reranker's fusion weight again, on the data set's held-out questions or on a file
+    of labelled questions (e.g. fresh query logs), and store it with the version."""
+    from router.app import AgenticRouter
+    from training.evaluate import load_queries
+    from training.fusion import calibrate_fusion
+    from training.trainers.cross_encoder import load_reranker
+
+    version = router.registry.get(name)
+    if version.method != "cross-encoder":
+        raise InputError(f"model {name!r} is a {version.method}; only a cross-encoder has a fusion weight")
+    if (dataset_path is None) == (queries_path is None):
+        raise InputError("give exactly one of a data set (its held-out questions) or a labelled queries file")
+    base_view = AgenticRouter(router.config, llm=None, embedder_version=None, reranker_version=None)
+    queries = (load_queries(queries_path) if queries_path is not None
+               else heldout_queries(base_view, RoutingDataset.load(dataset_path)))
+    if not queries:
+        raise InputError("no labelled questions to calibrate on (the data set has no held-out split)")
+    fusion = calibrate_fusion(base_view, load_reranker(router.registry.model_path(version)), queries, progress=True)
+    version.figures["fusion"] = fusion
+    router.registry.register(version)
+    return fusion
