@@ -367,7 +367,8 @@ def test_cross_encoder_interrupted_and_bad_checkpoints(tmp_path: Path, base_mode
 
 def test_texts_of_the_questions_own_document_are_never_negatives(base_model: str) -> None:
     """p2 is the photosynthesis document's other chunk: a near miss for q5, but it answers q5 at document level."""
-    from training.trainers.common import blocked_texts, load_bi_encoder, mine_negatives
+    from training.trainers.common import load_bi_encoder
+    from training.trainers.negatives import blocked_texts, mine_negatives
 
     ds = tiny_dataset()
     ds.groups = {"chunk:p1": "photo", "chunk:p2": "photo", "tool:photosynthesis_vector": "photo",

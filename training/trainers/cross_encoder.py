@@ -24,12 +24,10 @@ from training.trainers.common import (
     CARD_PREFIX,
     TrainResult,
     TrainSettings,
-    blocked_texts,
     build_pairs,
     corpus_texts,
     load_bi_encoder,
     load_dataset,
-    mine_negatives,
     one_line,
     loss_ends,
     train_and_save,
@@ -39,6 +37,7 @@ from training.trainers.common import (
     seed_everything,
     torch_threads,
 )
+from training.trainers.negatives import blocked_texts, mine_negatives
 
 if TYPE_CHECKING:
     from sentence_transformers import CrossEncoder

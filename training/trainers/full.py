@@ -18,12 +18,10 @@ from training.dataset import RoutingDataset
 from training.trainers.common import (
     TrainResult,
     TrainSettings,
-    blocked_texts,
     build_pairs,
     corpus_texts,
     load_bi_encoder,
     load_dataset,
-    mine_negatives,
     loss_ends,
     train_and_save,
     trainer_arguments,
@@ -33,6 +31,7 @@ from training.trainers.common import (
     torch_threads,
     validation_qrels,
 )
+from training.trainers.negatives import blocked_texts, mine_negatives
 
 logger = logging.getLogger(__name__)
 
