@@ -111,9 +111,7 @@ def protocol(name: str, spec: dict, kind: str, out: Path, base_ws: Path, threads
         run([*cli, "--llm", "none", "eval", "--queries", str(eval_queries), "--level", spec["level"],
              "--compare", "base,full,adapter,base+rerank,bm25", "--rerank", "10", "--reranker", "cross-encoder",
              "--report", str(work / "report"), "--json", str(result)], log)
-    metrics = json.loads(result.read_text())
-    meta = json.loads(dataset.read_text()).get("meta", {})
-    return {"metrics": metrics, "kept_share": kept_share(meta), "n_train": meta.get("kept")}
+    return collect(out)[f"{name}/{kind}"]
 
 
 def main() -> None:
@@ -150,18 +148,33 @@ def kept_share(meta: dict) -> float | None:
     return row.get("kept_share") if row else None
 
 
+def paired(report: Path, system: str) -> tuple[int, int] | None:
+    """(questions the system gets right at hit@1 that the base router got wrong, the reverse), read from
+    the eval report's per-query failure files."""
+    def failed(name: str) -> set[str] | None:
+        path = report / f"failures-{name.replace('+', '_')}.jsonl"
+        if not path.is_file():
+            return None
+        return {json.loads(line)["qid"] for line in path.read_text(encoding="utf-8").splitlines() if line.strip()}
+
+    base, other = failed("base"), failed(system)
+    return None if base is None or other is None else (len(base - other), len(other - base))
+
+
 def collect(out: Path) -> dict:
     """Results of every finished run under ``out``."""
     table = {}
     for result in sorted(out.glob("*-*/eval.json")):
         meta = json.loads((result.parent / "dataset.json").read_text()).get("meta", {})
         table[result.parent.name.replace("-", "/", 1)] = {
-            "metrics": json.loads(result.read_text()), "kept_share": kept_share(meta), "n_train": meta.get("kept")}
+            "metrics": json.loads(result.read_text()), "kept_share": kept_share(meta), "n_train": meta.get("kept"),
+            "paired": {s: paired(result.parent / "report", s) for s in ("full", "adapter", "base+rerank")}}
     return table
 
 
 def render(table: dict) -> str:
-    """Markdown table of hit@1 per system, with the change against the base router of the same run."""
+    """Markdown table of hit@1 per system, with the change against the base router of the same run and the
+    paired counts behind it (+questions fixed / −questions broken)."""
     cols = ["base", "full", "adapter", "base+rerank", "bm25"]
     lines = ["| set / protocol | questions (train) | kept share | " + " | ".join(f"{c} hit@1" for c in cols) + " |",
              "|---" * (len(cols) + 3) + "|"]
@@ -175,7 +188,9 @@ def render(table: dict) -> str:
             elif c == "base" or base is None:
                 cells.append(f"{m[c]['hit@1']:.3f}")
             else:
-                cells.append(f"{m[c]['hit@1']:.3f} ({m[c]['hit@1'] - base:+.3f})")
+                pair = (row.get("paired") or {}).get(c)
+                extra = f", +{pair[0]}/−{pair[1]}" if pair else ""
+                cells.append(f"{m[c]['hit@1']:.3f} ({m[c]['hit@1'] - base:+.3f}{extra})")
         kept = row.get("kept_share")
         lines.append(f"| {key} | {row.get('n_train') or '-'} | {kept if kept is not None else '-'} | "
                      + " | ".join(cells) + " |")
