@@ -58,7 +58,7 @@ def train_version(
     elif method == "cross-encoder":
         from training.trainers.cross_encoder import train_cross_encoder
 
-        result = train_cross_encoder(dataset, base, opts, extra_negatives=router_negatives(base_view, dataset))
+        result = train_cross_encoder(dataset, base, opts)
     else:
         raise InputError(f"unknown method {method!r}; choose full, adapter or cross-encoder")
     figures = result.to_dict()
@@ -151,26 +151,3 @@ def calibrate_version(router: "AgenticRouter", name: str, dataset_path: Path | N
     version.figures["fusion"] = fusion
     router.registry.register(version)
     return fusion
-
-
-def router_negatives(router: "AgenticRouter", ds: RoutingDataset, depth: int = 10,
-                     per_question: int = 3) -> dict[str, list[str]]:
-    """The texts the reranker will be shown for each train question's wrong top candidates: the router's own
-    confusions (hybrid dense + BM25), which the base embedder's nearest texts do not cover."""
-    from router.rerank import rerank_text
-
-    out: dict[str, list[str]] = {}
-    for q in ds.qids("train"):
-        gold = set(ds.relevant_docs.get(q, []))
-        gold_docs = {ds.groups.get(f"tool:{t}") for t in gold} - {None}
-        texts: list[str] = []
-        for hit in router.retriever.route(ds.queries[q], depth):
-            if hit.name in gold or (hit.doc_id and hit.doc_id in gold_docs) or (hit.doc_id and not hit.evidence):
-                continue
-            text = rerank_text(hit)
-            if text not in texts:
-                texts.append(text)
-            if len(texts) >= per_question:
-                break
-        out[ds.queries[q]] = texts
-    return out

@@ -15,7 +15,7 @@ import logging
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Hashable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Hashable, Sequence
 
 from router.embeddings import resolve_model_path
 from router.errors import InputError, ModelError
@@ -55,26 +55,22 @@ LEARNING_RATE = 1e-4
 
 def train_cross_encoder(dataset: RoutingDataset | str | Path, base_model: str, settings: TrainSettings,
                         miner_model: str | None = None, max_length: int = MAX_LENGTH,
-                        callbacks: list[Any] | None = None,
-                        extra_negatives: Mapping[str, Sequence[str]] | None = None) -> TrainResult:
+                        callbacks: list[Any] | None = None) -> TrainResult:
     """Fine-tune a reranker from ``base_model`` and save it (standard CrossEncoder folder) at ``output_dir``.
 
     Positives are label 1, ``settings.hard_negatives`` mined texts per question label 0 (at least one),
     with ``BinaryCrossEntropyLoss(pos_weight=negatives per positive)`` so both classes weigh the same. The
     val split, when present, is scored each epoch (NDCG@10 reranking the positives among the bi-encoder's
     top wrong candidates) and the best epoch is kept. Ctrl-C saves the current weights, ``interrupted=True``.
-    ``miner_model`` (default: ``base_model``) is the bi-encoder that mines negatives. ``extra_negatives``
-    (question text -> texts) adds label-0 rows, e.g. the wrong candidates the router itself puts on top.
+    ``miner_model`` (default: ``base_model``) is the bi-encoder that mines negatives.
     """
     with torch_threads(settings.threads):
-        return _train_cross_encoder(dataset, base_model, settings, miner_model, max_length, callbacks,
-                                    extra_negatives)
+        return _train_cross_encoder(dataset, base_model, settings, miner_model, max_length, callbacks)
 
 
 def _train_cross_encoder(dataset: RoutingDataset | str | Path, base_model: str, settings: TrainSettings,
                          miner_model: str | None = None, max_length: int = MAX_LENGTH,
-                         callbacks: list[Any] | None = None,
-                         extra_negatives: Mapping[str, Sequence[str]] | None = None) -> TrainResult:
+                         callbacks: list[Any] | None = None) -> TrainResult:
     import torch
     from sentence_transformers import CrossEncoder, CrossEncoderTrainer, CrossEncoderTrainingArguments
     from sentence_transformers.cross_encoder.evaluation import CrossEncoderRerankingEvaluator
@@ -106,23 +102,6 @@ def _train_cross_encoder(dataset: RoutingDataset | str | Path, base_model: str, 
                                          blocked=blocked_texts(ds, val_pairs))
             samples = _reranking_samples(val_rows)
     del miner
-    added = 0
-    if extra_negatives and "label" in train_data.column_names:
-        from datasets import Dataset
-
-        rows = train_data.to_dict()
-        not_negative = {p.query: {p.positive} for p in pairs}
-        for query, texts in blocked_texts(ds, pairs).items():
-            not_negative.setdefault(query, set()).update(texts)
-        for query in not_negative:
-            for text in extra_negatives.get(query, ()):
-                if text not in not_negative[query]:
-                    rows["anchor"].append(query)
-                    rows["positive"].append(text)
-                    rows["label"].append(0)
-                    added += 1
-        train_data = Dataset.from_dict(rows)
-    counts["extra_negatives"] = added
     if "label" not in train_data.column_names:  # no text could serve as a negative
         raise InputError("cannot train a reranker: the data set has no text that is a negative for any question")
     n_pos = sum(train_data["label"])
