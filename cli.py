@@ -246,6 +246,9 @@ def generate(ctx: click.Context, gen_llm: str | None, per_chunk: int, per_tool: 
               help="torch CPU threads while training (default: one per core; 1 on a box shared with other jobs).")
 @click.option("--adapter", "adapter_kind", type=click.Choice(["linear", "two-layer"]), default="two-layer",
               show_default=True, help="Adapter architecture (method adapter).")
+@click.option("--init", "init_model", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="cross-encoder: start from this model folder (a trained reranker, e.g. to train it further); "
+                   "default: the embedder's weights with a fresh head.")
 @click.option("--name", default=None, help="Version name in the registry (default: <method>-<time>).")
 @click.option("--activate", is_flag=True, help="Activate it, unless real labelled questions show a loss.")
 @click.option("--check-queries", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -253,13 +256,16 @@ def generate(ctx: click.Context, gen_llm: str | None, per_chunk: int, per_tool: 
 @click.pass_context
 def train(ctx: click.Context, method: str, dataset_path: Path | None, epochs: int | None, batch_size: int | None,
           learning_rate: float | None, max_steps: int | None, hard_negatives: int | None, threads: int | None, adapter_kind: str,
-          name: str | None, activate: bool, check_queries: Path | None) -> None:
+          init_model: Path | None, name: str | None, activate: bool, check_queries: Path | None) -> None:
     """Fine-tune the router: full (sentence-transformers), adapter (query side) or cross-encoder (reranker)."""
     from training.pipeline import guarded_activate, train_version
 
     router = _router(ctx)
     dataset_path = dataset_path or router.config.workspace / "datasets" / "train.json"
-    version = train_version(router, method, dataset_path, name=name, adapter_kind=adapter_kind, epochs=epochs,
+    if init_model is not None and method != "cross-encoder":
+        raise click.UsageError("--init applies to --method cross-encoder")
+    version = train_version(router, method, dataset_path, name=name, adapter_kind=adapter_kind, init_model=init_model,
+                            epochs=epochs,
                             batch_size=batch_size, learning_rate=learning_rate, max_steps=max_steps,
                             hard_negatives=hard_negatives,
                             threads=threads)

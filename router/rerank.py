@@ -13,6 +13,8 @@ outright cost 0.6 hit@1 on COVID-QA. The weight is chosen per trained reranker o
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import replace
 from typing import TYPE_CHECKING, Sequence
 
@@ -22,12 +24,52 @@ if TYPE_CHECKING:
     from sentence_transformers import CrossEncoder
 
 DEFAULT_WEIGHT = 0.3  # for a reranker trained without held-out questions to choose one on
+# A reranker reads 128 tokens (question included) but a chunk holds up to 256, so a passage is read in
+# overlapping windows of ~110 tokens and scores as its best window (MaxP). Read whole, the cut-off half of
+# every chunk was invisible: the answer to most questions was simply not shown to the reranker.
+WINDOW_WORDS = 80
+WINDOW_STRIDE = 50  # at most; a 256-token chunk (~180 words) becomes 3 windows
+_WORD = re.compile(r"[a-z0-9]{3,}")
 
 
 def rerank_text(hit: RouteHit) -> str:
     if hit.evidence:
         return hit.evidence
     return f"{hit.name}: {hit.description}"
+
+
+def passage_windows(text: str, words: int = WINDOW_WORDS, stride: int = WINDOW_STRIDE) -> list[str]:
+    """Overlapping word windows covering ``text``; a short text is its own single window."""
+    tokens = text.split()
+    if len(tokens) <= words:
+        return [text]
+    span = len(tokens) - words
+    n = 1 + math.ceil(span / stride)
+    starts = [round(i * span / (n - 1)) for i in range(n)]  # evenly spread, the last one ends the text
+    return [" ".join(tokens[s:s + words]) for s in starts]
+
+
+def best_window(query: str, text: str) -> str:
+    """The window of ``text`` sharing the most words with ``query`` (first on ties): what a reranker
+    trained on windows is shown for a (question, passage) training row."""
+    windows = passage_windows(text)
+    if len(windows) == 1:
+        return windows[0]
+    asked = set(_WORD.findall(query.lower()))
+    overlap = [len(asked & set(_WORD.findall(w.lower()))) for w in windows]
+    return windows[overlap.index(max(overlap))]
+
+
+def window_scores(model: "CrossEncoder", query: str, texts: Sequence[str]) -> list[float]:
+    """Each text's reranker score: the best of its windows (all windows scored in one batch)."""
+    spans: list[tuple[int, int]] = []
+    pairs: list[tuple[str, str]] = []
+    for text in texts:
+        windows = passage_windows(text)
+        spans.append((len(pairs), len(pairs) + len(windows)))
+        pairs.extend((query, w) for w in windows)
+    scores = model.predict(pairs, show_progress_bar=False) if pairs else []
+    return [float(max(scores[a:b])) for a, b in spans]
 
 
 def reranker_scores(model: "CrossEncoder", query: str, hits: Sequence[RouteHit]) -> list[float]:
@@ -37,8 +79,7 @@ def reranker_scores(model: "CrossEncoder", query: str, hits: Sequence[RouteHit])
     for documents, and its card says what the tool does, not whether the document holds the answer."""
     texts = [None if h.doc_id and not h.evidence else rerank_text(h) for h in hits]
     unique = list(dict.fromkeys(t for t in texts if t is not None))
-    scores = model.predict([(query, t) for t in unique], show_progress_bar=False) if unique else []
-    by_text = {t: float(s) for t, s in zip(unique, scores)}
+    by_text = dict(zip(unique, window_scores(model, query, unique)))
     return [by_text[t] if t is not None else 0.0 for t in texts]
 
 

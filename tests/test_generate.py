@@ -10,10 +10,10 @@ import pytest
 
 from router.errors import InputError
 from router.schema import ToolSpec
-from training import generate as G
 from training import quality as Q
 from training.dataset import RoutingDataset
 from training.generate import SYNTHETIC_WARNING, generate_dataset
+from training.sources import plan_sources, source_prompts
 
 from tests.conftest import write_jsonl
 
@@ -175,8 +175,8 @@ def test_interrupted_generation_resumes_without_redoing_sources(catalog, tmp_pat
         generate_dataset(catalog, llm=first, out=out, batch_size=2, per_tool=1, progress=False)
     done = [json.loads(line)["key"] for line in progress.read_text().splitlines()[1:]]
     assert done and not out.exists()
-    plan, _ = G._plan(catalog, catalog.list_tools(), 1, 1, None, 0)
-    done_prompts = {p for src in plan if src.key in done for p, _, _ in G._prompts(src)}
+    plan, _ = plan_sources(catalog, catalog.list_tools(), 1, 1, None, 0)
+    done_prompts = {p for src in plan if src.key in done for p, _, _ in source_prompts(src)}
     second = ScriptedLLM()
     ds = generate_dataset(catalog, llm=second, out=out, batch_size=2, per_tool=1, progress=False)
     rerun = [p for call in second.calls for p in call]

@@ -57,6 +57,14 @@ def test_generate_train_activate_evaluate(cli, router, tmp_path: Path) -> None:
     assert fusion["calibrated"] and fusion["n"] == 3 and set(fusion["grid"]) >= {"0.0", "alone"}
     stored = next(v for v in json.loads(cli("models", "list", "--json").stdout)["versions"] if v["name"] == "ce1")
     assert stored["figures"]["fusion"] == fusion
+    further = cli("train", "--method", "cross-encoder", "--dataset", str(dataset), "--name", "ce2", "--max-steps", "1",
+                  "--init", str(router.config.workspace / "models" / "ce1"))  # train ce1 further
+    assert further.exit_code == 0, further.output
+    ce2 = next(v for v in json.loads(cli("models", "list", "--json").stdout)["versions"] if v["name"] == "ce2")
+    assert ce2["figures"]["base"].endswith("ce1")
+    assert cli("train", "--method", "adapter", "--dataset", str(dataset), "--init", str(tmp_path)).exit_code == 2
+    missing = cli("train", "--method", "cross-encoder", "--dataset", str(dataset), "--init", str(tmp_path / "nope"))
+    assert missing.exit_code == 2 and "does not exist" in missing.stderr
     wrong = cli("models", "calibrate", "ad1", "--queries", str(real))
     assert wrong.exit_code == 1 and "only a cross-encoder" in wrong.stderr
     assert cli("models", "activate", "ce1").exit_code == 0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from router.rerank import fuse
+from router.rerank import best_window, fuse, passage_windows, window_scores
 from router.schema import RouteHit
 from training.evaluate import LabelledQuery
 from training.fusion import calibrate_fusion
@@ -28,6 +28,20 @@ def test_fuse_weight_zero_keeps_the_router_order_and_none_is_the_reranker_alone(
     assert [h.name for h in fuse(hits, scores, 0.0)] == ["a", "b", "c"]
     assert [h.name for h in fuse(hits, scores, None)] == ["c", "b", "a"]
     assert [h.name for h in fuse(hits, scores, 1.0)] == ["c", "a", "b"]  # 1.4 > 0.9 > 0.7
+
+
+def test_a_long_passage_is_read_in_windows_and_scores_as_its_best_window() -> None:
+    words = [f"filler{i}" for i in range(200)]
+    words[170] = "needle"  # far beyond what one 128-token read of the passage would show
+    text = " ".join(words)
+    windows = passage_windows(text)
+    assert len(windows) > 1 and windows[0].startswith("filler0 ") and windows[-1].endswith("filler199")
+    assert all(len(w.split()) <= 80 for w in windows)
+    covered = {word for w in windows for word in w.split()}
+    assert covered == set(words)  # nothing falls between two windows
+    assert passage_windows("a short card") == ["a short card"]
+    assert "needle" in best_window("where is the needle?", text)
+    assert window_scores(KeywordReranker("needle"), "q", [text, "no match here"]) == [1.0, 0.0]
 
 
 def test_calibration_gives_a_useless_reranker_weight_zero_and_a_useful_one_weight(router) -> None:

@@ -31,14 +31,18 @@ SYNTHETIC_WARNING = (
 
 def train_version(
     router: "AgenticRouter", method: str, dataset_path: Path, name: str | None = None,
-    adapter_kind: str = "two-layer", **settings: Any,
+    adapter_kind: str = "two-layer", init_model: str | Path | None = None, **settings: Any,
 ) -> ModelVersion:
-    """Train ``method`` on the data set and register the result under ``name``."""
+    """Train ``method`` on the data set and register the result under ``name``. ``init_model``: the
+    cross-encoder's starting weights (default the embedder's, with a fresh head); the embedder still mines
+    its negatives."""
     from training.trainers.common import TrainSettings
 
     from router.app import AgenticRouter
     from training.corpus import add_catalog_texts, stored_vectors
 
+    if init_model is not None and not Path(init_model).is_dir():
+        raise InputError(f"no model folder at {init_model}")
     dataset = RoutingDataset.load(dataset_path)
     base_view = AgenticRouter(router.config, llm=None, embedder_version=None, reranker_version=None)
     corpus_counts = add_catalog_texts(base_view, dataset, seed=router.config.seed)
@@ -58,7 +62,7 @@ def train_version(
     elif method == "cross-encoder":
         from training.trainers.cross_encoder import train_cross_encoder
 
-        result = train_cross_encoder(dataset, base, opts)
+        result = train_cross_encoder(dataset, str(init_model) if init_model else base, opts, miner_model=base)
     else:
         raise InputError(f"unknown method {method!r}; choose full, adapter or cross-encoder")
     figures = result.to_dict()

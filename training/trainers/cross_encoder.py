@@ -100,10 +100,11 @@ def _train_cross_encoder(dataset: RoutingDataset | str | Path, base_model: str, 
             val_rows, _ = mine_negatives(miner, val_pairs, corpus, VAL_CANDIDATES - 1, opts.seed,
                                          output_format="labeled-pair", relative_margin=None, cache_dir=Path(cache),
                                          blocked=blocked_texts(ds, val_pairs))
-            samples = _reranking_samples(val_rows)
+            samples = _reranking_samples(_windowed(val_rows))
     del miner
     if "label" not in train_data.column_names:  # no text could serve as a negative
         raise InputError("cannot train a reranker: the data set has no text that is a negative for any question")
+    train_data = _windowed(train_data)
     n_pos = sum(train_data["label"])
     n_neg = len(train_data) - n_pos
     mined = time.perf_counter()
@@ -153,6 +154,15 @@ def _what_it_reads(ds: RoutingDataset) -> Callable[[str], bool]:
     return lambda text_id: text_id not in doc_cards
 
 
+def _windowed(rows: Any) -> Any:
+    """Each (question, text) row shows the text's window that best matches the question, as reranking
+    does at inference (``router.rerank.passage_windows``): a long chunk cut at ``max_length`` would often
+    hide the very sentence that makes it a positive."""
+    from router.rerank import best_window
+
+    return rows.map(lambda row: {"positive": best_window(row["anchor"], row["positive"])})
+
+
 def _reranking_samples(rows: Any) -> list[dict[str, Any]]:
     """``labeled-pair`` rows grouped per question into CrossEncoderRerankingEvaluator samples."""
     grouped: dict[str, dict[str, Any]] = {}
@@ -197,11 +207,13 @@ def rerank(cross_encoder: "CrossEncoder", query: str, candidates: Sequence[tuple
            top_n: int) -> list[tuple[Hashable, float]]:
     """Score ``(id, text)`` candidates against ``query`` and return the best ``top_n`` as ``(id, score)``.
 
-    Identical texts are scored once; ties keep the input order (the bi-encoder's ranking)."""
+    Identical texts are scored once, a long text by its best window; ties keep the input order (the
+    bi-encoder's ranking)."""
     if top_n < 1 or not candidates:
         return []
+    from router.rerank import window_scores
+
     unique = list(dict.fromkeys(text for _, text in candidates))
-    scores = cross_encoder.predict([(query, text) for text in unique], show_progress_bar=False)
-    by_text = {text: float(s) for text, s in zip(unique, scores)}
+    by_text = dict(zip(unique, window_scores(cross_encoder, query, unique)))
     order = sorted(range(len(candidates)), key=lambda i: -by_text[candidates[i][1]])
     return [(candidates[i][0], by_text[candidates[i][1]]) for i in order[:top_n]]

@@ -1,0 +1,151 @@
+"""What questions are made from: one ``Source`` per chunk, document overview, document terms or external tool.
+
+``plan_sources`` reads the catalog (chunks from Chroma, document leads, tool cards) and takes sources in
+rounds, one per document/tool per round in a seeded order, so ``max_questions`` spreads questions over as
+many documents and tools as possible. ``source_prompts`` are the LLM prompts of a source and
+``pseudo_queries`` its no-LLM questions (Inverse Cloze Task sentences, templates, key phrases).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import zlib
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from training import prompts as P
+from training import quality as Q
+
+if TYPE_CHECKING:
+    from router.app import AgenticRouter
+
+SUMMARY_PER_DOC = 2
+KEYWORD_PER_DOC = 2
+MIN_PASSAGE_CHARS = 200
+
+
+@dataclass
+class Source:
+    key: str
+    kind: str  # vector / summary / keyword / external
+    tool: str
+    n: int
+    doc_id: str | None = None
+    chunk_id: str | None = None
+    text: str = ""  # passage, lead or tool card: what the question is made from
+    full: str = ""  # whole cleaned chunk (ICT)
+    title: str = ""
+    terms: tuple[str, ...] = ()
+    term: str | None = None  # key term a chunk question must be about
+    chunk_text: str = ""  # the chunk as stored in Chroma (positive of LLM questions)
+    spec: Any = None  # ToolSpec of an external tool
+
+
+def chunk_rows(router: "AgenticRouter", doc_ids: set[str]) -> dict[str, list[tuple[int, str, str, str]]]:
+    """``doc_id -> [(chunk index, chunk id, raw text, title)]`` read from the chunks collection in pages."""
+    rows: dict[str, list[tuple[int, str, str, str]]] = defaultdict(list)
+    total, page = router.chunks.count(), 2000
+    for offset in range(0, total, page):
+        got = router.chunks.get(include=["documents", "metadatas"], limit=page, offset=offset)
+        for cid, text, meta in zip(got["ids"], got["documents"] or [], got["metadatas"] or []):
+            doc_id = str((meta or {}).get("doc_id", ""))
+            if doc_id in doc_ids and text:
+                meta = meta or {}
+                rows[doc_id].append((int(meta.get("chunk", 0) or 0), cid, text, str(meta.get("title", ""))))
+    return rows
+
+
+def plan_sources(router: "AgenticRouter", tools: list, per_chunk: int, per_tool: int, max_questions: int | None,
+          seed: int) -> tuple[list[Source], int]:
+    rng = random.Random(seed)
+    docs: dict[str, dict[str, Any]] = defaultdict(dict)
+    for t in tools:
+        if t.kind != "external" and t.doc_id:
+            docs[t.doc_id][t.kind] = t
+    chunks = chunk_rows(router, set(docs)) if docs else {}
+    leads = {d: (title, lead) for d, title, lead in router.catalog.document_leads()} if docs else {}
+    texts = {d: " ".join(P.clean_passage(r[2], r[3], None) for r in sorted(chunks.get(d, []))[:60])
+             or " ".join(str(s.title or "") + " " + s.description for s in kinds.values()) for d, kinds in docs.items()}
+    terms, idf = Q.term_statistics(texts)
+    queues: dict[str, list[Source]] = {}
+    skipped = 0
+    for doc_id in sorted(docs):
+        kinds = docs[doc_id]
+        any_spec = next(iter(kinds.values()))
+        title = leads.get(doc_id, (any_spec.title or doc_id, ""))[0] or any_spec.title or doc_id
+        chunk_srcs = []
+        if "vector" in kinds and per_chunk > 0:
+            for index, cid, text, ctitle in sorted(chunks.get(doc_id, [])):
+                passage = P.clean_passage(text, ctitle or title)
+                chunk_srcs.append(Source(f"chunk:{cid}", "vector", kinds["vector"].name, per_chunk, doc_id, cid,
+                                         passage, P.clean_passage(text, ctitle or title, None), title,
+                                         chunk_text=text, term=P.key_term(passage, idf)))
+            usable = [c for c in chunk_srcs if len(c.text) >= MIN_PASSAGE_CHARS]
+            # menus, reference lists, front matter are skipped; a short document keeps its best chunk
+            best = max(chunk_srcs, key=lambda c: len(c.text), default=None)
+            skipped += len(chunk_srcs) - len(usable)
+            chunk_srcs = usable or ([best] if best is not None and len(best.text.split()) >= 8 else [])
+            rng.shuffle(chunk_srcs)
+        doc_terms = tuple(terms.get(doc_id, []))
+        extra = []
+        if "summary" in kinds:
+            lead = P.clean_passage(leads.get(doc_id, ("", ""))[1], title, 400) or kinds["summary"].description
+            extra.append(Source(f"summary:{doc_id}", "summary", kinds["summary"].name, SUMMARY_PER_DOC, doc_id,
+                                text=lead, title=title, terms=doc_terms))
+        if "keyword" in kinds and doc_terms:
+            extra.append(Source(f"keyword:{doc_id}", "keyword", kinds["keyword"].name, KEYWORD_PER_DOC, doc_id,
+                                title=title, terms=doc_terms))
+        queues[f"doc:{doc_id}"] = chunk_srcs[:1] + extra + chunk_srcs[1:]
+    if per_tool > 0:
+        for t in sorted((t for t in tools if t.kind == "external"), key=lambda t: t.name):
+            queues[f"tool:{t.name}"] = [Source(f"tool:{t.name}", "external", t.name, per_tool, text=t.card(), spec=t)]
+    owners = sorted(queues)
+    rng.shuffle(owners)
+    budget = math.inf if max_questions is None else max_questions
+    plan: list[Source] = []
+    for r in range(max((len(q) for q in queues.values()), default=0)):
+        for owner in owners:
+            if r < len(queues[owner]) and budget > 0:
+                src = queues[owner][r]
+                src.n = int(min(src.n, budget))
+                budget -= src.n
+                plan.append(src)
+    return plan, skipped
+
+
+def _rotation(key: str) -> int:
+    return zlib.crc32(key.encode("utf-8"))
+
+
+def source_prompts(src: Source) -> list[tuple[str, str, int]]:
+    """``(prompt, start words, max new tokens)`` per question of an LLM source; [] for templated sources."""
+    h = _rotation(src.key)
+    if src.kind == "vector":
+        starts = [P.QUESTION_STARTS[(h + i) % len(P.QUESTION_STARTS)] for i in range(src.n)]
+        return [(P.question_prompt(src.text, src.term, s), s, 32) for s in starts]
+    if src.kind == "summary":
+        starts = [P.SUMMARY_STARTS[(h + i) % len(P.SUMMARY_STARTS)] for i in range(src.n)]
+        return [(P.summary_prompt(src.title, src.text, s), s, 32) for s in starts]
+    if src.kind == "external" and src.spec is not None:
+        starts = [P.REQUEST_STARTS[(h + i) % len(P.REQUEST_STARTS)] for i in range(src.n)]
+        return [(P.request_prompt(src.spec, s), s, 40) for s in starts]
+    return []
+
+
+def pseudo_queries(src: Source, seed: int, n: int | None = None) -> list[dict[str, str]]:
+    """No-LLM questions for a source (ICT sentence, templates, key phrases); seeded per source."""
+    n = src.n if n is None else n
+    rng = random.Random(f"{seed}|{src.key}")
+    if src.kind == "vector":
+        pairs = Q.ict_pairs(src.full or src.text, rng, n)
+        if not pairs:  # a one-sentence chunk: ask about its key term instead
+            return [{"q": f'What does "{P.short_title(src.title)}" say about {src.term or "this"}?', "o": "ict"}]
+        return [{"q": sent, "o": "ict", "chunk": f"{src.chunk_id}~s{i}", "positive": rest} for i, sent, rest in pairs]
+    if src.kind == "summary":
+        options = P.summary_templates(src.title, src.terms)
+        return [{"q": q, "o": "ict"} for q in rng.sample(options, min(n, len(options)))]
+    if src.kind == "keyword":
+        return [{"q": q, "o": "ict"} for q in P.keyword_templates(src.terms[:n])]
+    return [{"q": q, "o": "ict"} for q in P.tool_key_phrases(src.spec, rng, n)] if src.spec is not None else []
