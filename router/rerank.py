@@ -61,13 +61,17 @@ def best_window(query: str, text: str) -> str:
 
 
 def window_scores(model: "CrossEncoder", query: str, texts: Sequence[str]) -> list[float]:
-    """Each text's reranker score: the best of its windows (all windows scored in one batch)."""
+    """Each passage's reranker score: the best of its windows."""
+    return best_scores(model, query, [passage_windows(t) for t in texts])
+
+
+def best_scores(model: "CrossEncoder", query: str, readings: Sequence[Sequence[str]]) -> list[float]:
+    """The best score among each list of texts (all texts scored in one batch)."""
     spans: list[tuple[int, int]] = []
     pairs: list[tuple[str, str]] = []
-    for text in texts:
-        windows = passage_windows(text)
-        spans.append((len(pairs), len(pairs) + len(windows)))
-        pairs.extend((query, w) for w in windows)
+    for texts in readings:
+        spans.append((len(pairs), len(pairs) + len(texts)))
+        pairs.extend((query, t) for t in texts)
     scores = model.predict(pairs, show_progress_bar=False) if pairs else []
     return [float(max(scores[a:b])) for a, b in spans]
 
@@ -75,12 +79,16 @@ def window_scores(model: "CrossEncoder", query: str, texts: Sequence[str]) -> li
 def reranker_scores(model: "CrossEncoder", query: str, hits: Sequence[RouteHit]) -> list[float]:
     """The reranker's probability per hit; a document's three tools share one passage, scored once.
 
-    A document tool with no passage among the nearest chunks gets 0: the reranker is trained on passages
-    for documents, and its card says what the tool does, not whether the document holds the answer."""
-    texts = [None if h.doc_id and not h.evidence else rerank_text(h) for h in hits]
-    unique = list(dict.fromkeys(t for t in texts if t is not None))
-    by_text = dict(zip(unique, window_scores(model, query, unique)))
-    return [by_text[t] if t is not None else 0.0 for t in texts]
+    A document tool is read through its passage, window by window; an external tool through its card,
+    whole (a card starts with the tool's name, which a window would cut off). A document tool with no
+    passage among the nearest chunks gets 0: the reranker is trained on passages for documents, and its
+    card says what the tool does, not whether the document holds the answer."""
+    readings: list[tuple[str, ...] | None] = [
+        (tuple(passage_windows(h.evidence)) if h.evidence else None) if h.doc_id else (rerank_text(h),)
+        for h in hits]
+    unique = list(dict.fromkeys(r for r in readings if r is not None))
+    by_reading = dict(zip(unique, best_scores(model, query, unique)))
+    return [by_reading[r] if r is not None else 0.0 for r in readings]
 
 
 def fuse(hits: Sequence[RouteHit], scores: Sequence[float], weight: float | None) -> list[RouteHit]:

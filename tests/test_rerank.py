@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from router.rerank import best_window, fuse, passage_windows, window_scores
+from router.rerank import best_window, fuse, passage_windows, reranker_scores, window_scores
 from router.schema import RouteHit
 from training.evaluate import LabelledQuery
 from training.fusion import calibrate_fusion
@@ -42,6 +42,26 @@ def test_a_long_passage_is_read_in_windows_and_scores_as_its_best_window() -> No
     assert passage_windows("a short card") == ["a short card"]
     assert "needle" in best_window("where is the needle?", text)
     assert window_scores(KeywordReranker("needle"), "q", [text, "no match here"]) == [1.0, 0.0]
+
+
+def test_document_passages_are_read_in_windows_and_tool_cards_whole() -> None:
+    seen: list[str] = []
+
+    class Recording(KeywordReranker):
+        def predict(self, pairs, show_progress_bar=False):  # noqa: ANN001, ANN201
+            seen.extend(text for _, text in pairs)
+            return super().predict(pairs)
+
+    long_text = " ".join(f"w{i}" for i in range(200)) + " needle"
+    doc = RouteHit(name="vector_d", score=0.5, kind="vector", doc_id="d", tool_id="vector_d", description="x",
+                   evidence=long_text)
+    sibling = RouteHit(name="summary_d", score=0.4, kind="summary", doc_id="d", tool_id="summary_d",
+                       description="x", evidence=long_text)
+    bare = RouteHit(name="keyword_e", score=0.3, kind="keyword", doc_id="e", tool_id="keyword_e", description="x")
+    tool = RouteHit(name="t", score=0.2, kind="external", doc_id=None, tool_id="t", description=long_text)
+    assert reranker_scores(Recording("needle"), "q", [doc, sibling, bare, tool]) == [1.0, 1.0, 0.0, 1.0]
+    assert seen.count(f"t: {long_text}") == 1  # the card, whole
+    assert len(seen) == len(passage_windows(long_text)) + 1  # the shared passage once, in windows
 
 
 def test_calibration_gives_a_useless_reranker_weight_zero_and_a_useful_one_weight(router) -> None:

@@ -22,6 +22,7 @@ from router.errors import InputError, ModelError
 from training.dataset import RoutingDataset
 from training.trainers.common import (
     CARD_PREFIX,
+    CHUNK_PREFIX,
     TrainResult,
     TrainSettings,
     build_pairs,
@@ -89,6 +90,7 @@ def _train_cross_encoder(dataset: RoutingDataset | str | Path, base_model: str, 
     miner = load_bi_encoder(miner_model or base_model, device)
     miner_loaded = time.perf_counter()
     corpus = {k: v for k, v in corpus_texts(ds).items() if reads(k)}
+    passages = {v for k, v in corpus.items() if k.startswith(CHUNK_PREFIX)}
     if opts.hard_negatives < 1:
         logger.warning("a reranker needs negatives: mining 1 per question although hard_negatives=0")
     samples: list[dict[str, Any]] = []
@@ -100,11 +102,11 @@ def _train_cross_encoder(dataset: RoutingDataset | str | Path, base_model: str, 
             val_rows, _ = mine_negatives(miner, val_pairs, corpus, VAL_CANDIDATES - 1, opts.seed,
                                          output_format="labeled-pair", relative_margin=None, cache_dir=Path(cache),
                                          blocked=blocked_texts(ds, val_pairs))
-            samples = _reranking_samples(_windowed(val_rows))
+            samples = _reranking_samples(_windowed(val_rows, passages))
     del miner
     if "label" not in train_data.column_names:  # no text could serve as a negative
         raise InputError("cannot train a reranker: the data set has no text that is a negative for any question")
-    train_data = _windowed(train_data)
+    train_data = _windowed(train_data, passages)
     n_pos = sum(train_data["label"])
     n_neg = len(train_data) - n_pos
     mined = time.perf_counter()
@@ -154,13 +156,14 @@ def _what_it_reads(ds: RoutingDataset) -> Callable[[str], bool]:
     return lambda text_id: text_id not in doc_cards
 
 
-def _windowed(rows: Any) -> Any:
-    """Each (question, text) row shows the text's window that best matches the question, as reranking
-    does at inference (``router.rerank.passage_windows``): a long chunk cut at ``max_length`` would often
-    hide the very sentence that makes it a positive."""
+def _windowed(rows: Any, passages: set[str]) -> Any:
+    """Each (question, passage) row shows the passage's window that best matches the question, as
+    reranking reads passages at inference (``router.rerank``): a long chunk cut at ``max_length`` would
+    often hide the very sentence that makes it a positive. Tool cards are read whole, as at inference."""
     from router.rerank import best_window
 
-    return rows.map(lambda row: {"positive": best_window(row["anchor"], row["positive"])})
+    return rows.map(lambda row: {"positive": best_window(row["anchor"], row["positive"])
+                                 if row["positive"] in passages else row["positive"]})
 
 
 def _reranking_samples(rows: Any) -> list[dict[str, Any]]:
