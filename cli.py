@@ -14,8 +14,8 @@ from typing import Any
 
 import click
 
-from router.config import HOME_ENV, LLM_PROVIDERS
-from router.errors import RouterError
+from agentic_router.indexes.config import HOME_ENV, LLM_PROVIDERS
+from agentic_router.indexes.errors import RouterError
 
 
 class _Group(click.Group):
@@ -46,7 +46,7 @@ def _fail(ctx: click.Context, exc: BaseException, prefix: str = "") -> None:
 
 
 def _router(ctx: click.Context):  # noqa: ANN202
-    from router.app import AgenticRouter
+    from agentic_router.router.app import AgenticRouter
 
     obj = ctx.find_root().obj
     if "router" not in obj:
@@ -179,8 +179,8 @@ def eval_cmd(ctx: click.Context, queries_path: Path, level: str | None, limit: i
              compare: str | None, rerank: int | None, reranker: str | None, report_dir: Path | None,
              json_out: Path | None) -> None:
     """Measure routing accuracy (hit@k, MRR, NDCG@10, latency) on labelled queries."""
-    from training.evaluate import load_queries
-    from training.report import build_systems, print_table, run_systems, write_report
+    from agentic_router.training.evaluate import load_queries
+    from agentic_router.training.report import build_systems, print_table, run_systems, write_report
 
     router = _router(ctx)
     queries = load_queries(queries_path, limit=limit, seed=seed)
@@ -215,8 +215,8 @@ def eval_cmd(ctx: click.Context, queries_path: Path, level: str | None, limit: i
 def generate(ctx: click.Context, gen_llm: str | None, per_chunk: int, per_tool: int, max_questions: int | None,
              from_queries: Path | None, augment: bool, val_fraction: float, seed: int, out: Path | None) -> None:
     """Build a training data set from the catalog (generated questions) or from query logs."""
-    from router.llms import load_llm
-    from training.generate import generate_dataset
+    from agentic_router.router.llms import load_llm
+    from agentic_router.training.generate import generate_dataset
 
     router = _router(ctx)
     out = out or router.config.workspace / "datasets" / "train.json"
@@ -258,7 +258,7 @@ def train(ctx: click.Context, method: str, dataset_path: Path | None, epochs: in
           learning_rate: float | None, max_steps: int | None, hard_negatives: int | None, threads: int | None, adapter_kind: str,
           init_model: Path | None, name: str | None, activate: bool, check_queries: Path | None) -> None:
     """Fine-tune the router: full (sentence-transformers), adapter (query side) or cross-encoder (reranker)."""
-    from training.pipeline import guarded_activate, train_version
+    from agentic_router.training.pipeline import guarded_activate, train_version
 
     router = _router(ctx)
     dataset_path = dataset_path or router.config.workspace / "datasets" / "train.json"
@@ -300,7 +300,7 @@ def models() -> None:
 def models_calibrate(ctx: click.Context, name: str, dataset_path: Path | None, queries_path: Path | None,
                      as_json: bool) -> None:
     """Choose a reranker's fusion weight (router score + w x reranker) again on labelled questions."""
-    from training.pipeline import calibrate_version
+    from agentic_router.training.pipeline import calibrate_version
 
     fusion = calibrate_version(_router(ctx), name, dataset_path, queries_path)
     if as_json:
@@ -338,8 +338,8 @@ def models_activate(ctx: click.Context, name: str, from_checkpoint: str | None, 
     """Make NAME (or `base`) the version the router and the agent use."""
     from dataclasses import replace
 
-    from router.activation import activate
-    from training.pipeline import guarded_activate
+    from agentic_router.router.activation import activate
+    from agentic_router.training.pipeline import guarded_activate
 
     router = _router(ctx)
     original = None

@@ -18,15 +18,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
-from indexes.describe import describe_document, extractive_summary, llm_summary, salient_keywords, tool_names
-from indexes.documents import SourceDocument, slugify
-from router.catalog import ToolCatalog
-from router.config import RouterConfig
-from router.embeddings import embed_texts, token_counter
-from router.errors import CatalogError
-from router.schema import IngestReport, ToolSpec, stable_hash
-from router.lexical import default_stopwords
-from router.store import collection
+from agentic_router.indexes.describe import describe_document, extractive_summary, llm_summary, salient_keywords, tool_names
+from agentic_router.indexes.documents import SourceDocument, slugify
+from agentic_router.indexes.catalog import ToolCatalog
+from agentic_router.indexes.config import RouterConfig
+from agentic_router.indexes.embeddings import embed_texts, token_counter
+from agentic_router.indexes.errors import CatalogError
+from agentic_router.indexes.schema import IngestReport, ToolSpec, stable_hash
+from agentic_router.indexes.lexical import default_stopwords
+from agentic_router.indexes.store import collection
 
 if TYPE_CHECKING:
     from llama_index.core.llms import LLM

@@ -10,8 +10,8 @@ import re
 from collections import Counter
 from typing import TYPE_CHECKING, Callable, Sequence
 
-from indexes.documents import SourceDocument, slugify
-from router.schema import MAX_TOOL_NAME, ToolSpec, stable_hash
+from agentic_router.indexes.documents import SourceDocument, slugify
+from agentic_router.indexes.schema import MAX_TOOL_NAME, ToolSpec, stable_hash
 
 if TYPE_CHECKING:
     from llama_index.core.llms import LLM

@@ -16,7 +16,7 @@ from llama_index.core.base.response.schema import Response
 from llama_index.core.schema import NodeWithScore, QueryBundle
 from llama_index.core.tools import FunctionTool, QueryEngineTool, ToolMetadata
 
-from router.schema import ToolSpec
+from agentic_router.indexes.schema import ToolSpec
 
 if TYPE_CHECKING:
     from llama_index.core.llms import LLM

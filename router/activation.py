@@ -12,11 +12,11 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from router.embeddings import embed_texts
-from router.registry import BASE
+from agentic_router.indexes.embeddings import embed_texts
+from agentic_router.router.registry import BASE
 
 if TYPE_CHECKING:
-    from router.app import AgenticRouter
+    from agentic_router.router.app import AgenticRouter
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ def _expected_chunks(router: "AgenticRouter") -> dict[str, Any]:
 
 def activate(router: "AgenticRouter", name: str, progress: bool = False) -> dict[str, Any]:
     """Make ``name`` (or ``base``) the active version; returns what was done."""
-    from router.app import AgenticRouter
+    from agentic_router.router.app import AgenticRouter
 
     registry = router.registry
     if name == BASE:

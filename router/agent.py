@@ -14,7 +14,7 @@ import logging
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from router.schema import RouteHit
+from agentic_router.indexes.schema import RouteHit
 
 if TYPE_CHECKING:
     from llama_index.core.llms import LLM

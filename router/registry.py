@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from router.errors import CatalogError, InputError
+from agentic_router.indexes.errors import CatalogError, InputError
 
 METHODS = ("full", "adapter", "cross-encoder")
 BASE = "base"

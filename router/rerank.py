@@ -18,7 +18,7 @@ import re
 from dataclasses import replace
 from typing import TYPE_CHECKING, Sequence
 
-from router.schema import RouteHit
+from agentic_router.indexes.schema import RouteHit
 
 if TYPE_CHECKING:
     from sentence_transformers import CrossEncoder

@@ -27,10 +27,10 @@ import numpy as np
 from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
-from router.catalog import ToolCatalog
-from router.lexical import LexicalCache
-from router.errors import InputError
-from router.schema import RouteHit, ToolSpec
+from agentic_router.indexes.catalog import ToolCatalog
+from agentic_router.indexes.lexical import LexicalCache
+from agentic_router.indexes.errors import InputError
+from agentic_router.indexes.schema import RouteHit, ToolSpec
 
 if TYPE_CHECKING:
     from chromadb.api.models.Collection import Collection

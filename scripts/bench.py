@@ -20,11 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from indexes.documents import SourceDocument  # noqa: E402
-from router.app import AgenticRouter  # noqa: E402
-from router.schema import ToolSpec  # noqa: E402
+from agentic_router.indexes.documents import SourceDocument
+from agentic_router.router.app import AgenticRouter
+from agentic_router.indexes.schema import ToolSpec
 
 VERBS = "get list create update delete search convert translate analyze compute schedule send book track estimate".split()
 NOUNS = (

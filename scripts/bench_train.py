@@ -17,11 +17,10 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from router.embeddings import resolve_model_path  # noqa: E402
-from training.dataset import RoutingDataset  # noqa: E402
-from training.trainers.common import TrainSettings  # noqa: E402
+from agentic_router.indexes.embeddings import resolve_model_path
+from agentic_router.training.dataset import RoutingDataset
+from agentic_router.training.trainers.common import TrainSettings
 
 
 def synthetic_dataset(pairs: int, tools: int, chunks: int, chunk_share: float, val: int, seed: int) -> RoutingDataset:
@@ -55,7 +54,7 @@ def synthetic_dataset(pairs: int, tools: int, chunks: int, chunk_share: float, v
 
 def stored_vectors(ds: RoutingDataset, base: str, threads: int | None) -> dict[str, list[float]]:
     """What the vector store would hand over: fp32 base-model vectors of every card and chunk (untimed)."""
-    from training.trainers.common import corpus_texts, encode, load_bi_encoder, torch_threads
+    from agentic_router.training.trainers.common import corpus_texts, encode, load_bi_encoder, torch_threads
 
     texts = corpus_texts(ds)
     with torch_threads(threads):
@@ -95,15 +94,15 @@ def main() -> None:
         vectors = stored_vectors(ds, base, args.threads) if args.reuse_text_vectors else None
         started = time.perf_counter()
         if args.method == "adapter":
-            from training.trainers.adapter import train_adapter
+            from agentic_router.training.trainers.adapter import train_adapter
 
             result = train_adapter(ds, base, settings, text_vectors=vectors)
         elif args.method == "cross-encoder":
-            from training.trainers.cross_encoder import train_cross_encoder
+            from agentic_router.training.trainers.cross_encoder import train_cross_encoder
 
             result = train_cross_encoder(ds, base, settings, max_length=args.max_length)
         else:
-            from training.trainers.full import train_full
+            from agentic_router.training.trainers.full import train_full
 
             result = train_full(ds, base, settings)
         wall = time.perf_counter() - started

@@ -14,7 +14,6 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def main() -> None:
@@ -30,10 +29,10 @@ def main() -> None:
     ap.add_argument("--dump", default=None, help="write every raw generation and where it was dropped (JSONL)")
     args = ap.parse_args()
 
-    from router.app import AgenticRouter
-    from training import generate as G
-    from training import quality as Q
-    from training.generate import generate_dataset
+    from agentic_router.router.app import AgenticRouter
+    from agentic_router.training import generate as G
+    from agentic_router.training import quality as Q
+    from agentic_router.training.generate import generate_dataset
 
     trace: list[dict] = []
     if args.dump:  # record each raw question's fate: filtered stage or round-trip verdict

@@ -13,10 +13,9 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from router.app import AgenticRouter  # noqa: E402
-from training.evaluate import load_queries  # noqa: E402
+from agentic_router.router.app import AgenticRouter
+from agentic_router.training.evaluate import load_queries
 
 
 def main() -> None:

@@ -11,9 +11,9 @@ import pytest
 from llama_index.core.base.llms.types import ChatMessage, ChatResponse, CompletionResponse, LLMMetadata
 from llama_index.core.llms import CustomLLM
 
-from router.app import AgenticRouter
-from router.config import RouterConfig
-from tests.openai_server import TOOL_LINE, OpenAICompatServer, react_policy
+from agentic_router.router.app import AgenticRouter
+from agentic_router.indexes.config import RouterConfig
+from openai_server import TOOL_LINE, OpenAICompatServer, react_policy
 
 QUESTION = "What does the borrow checker verify?"
 

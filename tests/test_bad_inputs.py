@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from indexes.documents import load_paths
-from router.errors import InputError
+from agentic_router.indexes.documents import load_paths
+from agentic_router.indexes.errors import InputError
 
 
 def _assert_nothing_registered(router) -> None:

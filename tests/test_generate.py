@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from router.errors import InputError
-from router.schema import ToolSpec
-from training import quality as Q
-from training.dataset import RoutingDataset
-from training.generate import SYNTHETIC_WARNING, generate_dataset
-from training.sources import plan_sources, source_prompts
+from agentic_router.indexes.errors import InputError
+from agentic_router.indexes.schema import ToolSpec
+from agentic_router.training import quality as Q
+from agentic_router.training.dataset import RoutingDataset
+from agentic_router.training.generate import SYNTHETIC_WARNING, generate_dataset
+from agentic_router.training.sources import plan_sources, source_prompts
 
-from tests.conftest import write_jsonl
+from helpers import write_jsonl
 
 EXTERNAL = [
     ToolSpec("get_weather", "Get the current weather forecast for a city", "external",
@@ -189,8 +189,8 @@ def test_interrupted_generation_resumes_without_redoing_sources(catalog, tmp_pat
 
 # ---- the real bundled model -----------------------------------------------------------------------------
 def test_real_local_llm_on_three_chunks(router, tmp_path, request):
-    from router.config import RouterConfig
-    from router.llms import load_llm
+    from agentic_router.indexes.config import RouterConfig
+    from agentic_router.router.llms import load_llm
 
     # the de-quantised weights are kept in pytest's cache folder, so only the first run pays ~25 s
     ws = request.config.cache.mkdir("generate-llm-ws")

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from router.errors import CatalogError, InputError
-from tests.conftest import write_jsonl
+from agentic_router.indexes.errors import CatalogError, InputError
+from helpers import write_jsonl
 
 
 def test_three_tools_per_document_with_valid_unique_names(router) -> None:
@@ -55,11 +55,11 @@ def test_tool_ids_are_stable_across_workspaces(make_router, corpus_dir: Path) ->
 
 
 def test_reingesting_unchanged_content_embeds_nothing(router, corpus_dir: Path, monkeypatch) -> None:
-    import indexes.build
+    from agentic_router.indexes import build
 
     calls: list[int] = []
-    real = indexes.build.embed_texts
-    monkeypatch.setattr(indexes.build, "embed_texts", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = build.embed_texts
+    monkeypatch.setattr(build, "embed_texts", lambda *a, **k: calls.append(1) or real(*a, **k))
     report = router.ingest([corpus_dir])
     assert len(report.unchanged) == 3 and not report.added and calls == []
 

@@ -8,11 +8,11 @@ import time
 import pytest
 from llama_index.core.llms import ChatMessage
 
-from router import llms
-from router.config import RouterConfig
-from router.errors import ModelError
+from agentic_router.router import llms
+from agentic_router.indexes.config import RouterConfig
+from agentic_router.indexes.errors import ModelError
 
-from tests.openai_server import OpenAICompatServer
+from openai_server import OpenAICompatServer
 
 
 @pytest.fixture

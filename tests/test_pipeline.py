@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli import main
-from tests.conftest import write_jsonl
+from helpers import write_jsonl
 
 
 @pytest.fixture

@@ -10,12 +10,12 @@ import pytest
 from click.testing import CliRunner
 
 from cli import main
-from router.activation import activate, sync_collections
-from router.app import AgenticRouter
-from router.embeddings import resolve_model_path
-from router.errors import CatalogError, InputError
-from router.registry import ModelVersion
-from tests.conftest import write_jsonl
+from agentic_router.router.activation import activate, sync_collections
+from agentic_router.router.app import AgenticRouter
+from agentic_router.indexes.embeddings import resolve_model_path
+from agentic_router.indexes.errors import CatalogError, InputError
+from agentic_router.router.registry import ModelVersion
+from helpers import write_jsonl
 
 
 def _register_copy_of_base(router: AgenticRouter, name: str) -> ModelVersion:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from router.rerank import best_window, fuse, passage_windows, reranker_scores, window_scores
-from router.schema import RouteHit
-from training.evaluate import LabelledQuery
-from training.fusion import calibrate_fusion
+from agentic_router.router.rerank import best_window, fuse, passage_windows, reranker_scores, window_scores
+from agentic_router.indexes.schema import RouteHit
+from agentic_router.training.evaluate import LabelledQuery
+from agentic_router.training.fusion import calibrate_fusion
 
 
 class KeywordReranker:
@@ -85,7 +85,7 @@ def test_calibration_gives_a_useless_reranker_weight_zero_and_a_useful_one_weigh
 
 
 def test_clearly_better_is_a_sign_test() -> None:
-    from training.fusion import clearly_better
+    from agentic_router.training.fusion import clearly_better
 
     assert not clearly_better(1, 0) and not clearly_better(3, 1) and not clearly_better(0, 0)
     assert clearly_better(4, 0) and clearly_better(12, 2)

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SHARED_DATA, shared_available, write_jsonl
-from training.baselines import LeadEmbeddingBaseline
-from training.evaluate import evaluate, load_queries
-from training.report import RouterSystem
+from helpers import SHARED_DATA, shared_available, write_jsonl
+from agentic_router.training.baselines import LeadEmbeddingBaseline
+from agentic_router.training.evaluate import evaluate, load_queries
+from agentic_router.training.report import RouterSystem
 
 
 def _rows(path: Path) -> list[dict]:

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from router.errors import InputError, ModelError
-from training.dataset import RoutingDataset
-from training.trainers.common import TrainSettings, build_pairs, corpus_texts, positive_ids
+from agentic_router.indexes.errors import InputError, ModelError
+from agentic_router.training.dataset import RoutingDataset
+from agentic_router.training.trainers.common import TrainSettings, build_pairs, corpus_texts, positive_ids
 
 CARDS = {
     "weather_lookup": "weather_lookup: Get the current weather forecast, temperature and rain for a city.",
@@ -148,7 +148,7 @@ def test_settings_have_help_and_reject_nonsense(tmp_path: Path) -> None:
         TrainSettings(output_dir=tmp_path, precision="fp8")
     filled = TrainSettings(output_dir=tmp_path, learning_rate=5e-5).resolved(epochs=3, batch_size=16, learning_rate=1.0)
     assert (filled.epochs, filled.batch_size, filled.learning_rate) == (3, 16, 5e-5)
-    from training.trainers.common import use_bf16
+    from agentic_router.training.trainers.common import use_bf16
 
     assert not use_bf16("fp32", "cpu") and use_bf16("bf16", "cpu") and not use_bf16("auto", "cuda")
 
@@ -157,7 +157,7 @@ def test_settings_have_help_and_reject_nonsense(tmp_path: Path) -> None:
 def test_bad_datasets_are_one_line_input_errors(tmp_path: Path, trainer: str) -> None:
     import importlib
 
-    train = getattr(importlib.import_module(f"training.trainers.{trainer}"), f"train_{trainer}")
+    train = getattr(importlib.import_module(f"agentic_router.training.trainers.{trainer}"), f"train_{trainer}")
     empty = tmp_path / "empty.json"
     empty.write_text(json.dumps({"queries": {}, "corpus": {}, "relevant_docs": {}}), encoding="utf-8")
     corrupt = tmp_path / "corrupt.json"
@@ -173,7 +173,7 @@ def test_bad_datasets_are_one_line_input_errors(tmp_path: Path, trainer: str) ->
 
 
 def test_missing_base_model_is_a_model_error(tmp_path: Path) -> None:
-    from training.trainers.adapter import train_adapter
+    from agentic_router.training.trainers.adapter import train_adapter
 
     with pytest.raises(ModelError) as exc:
         train_adapter(tiny_dataset(), str(tmp_path / "no-model"), settings(tmp_path / "out"))
@@ -184,7 +184,7 @@ def test_missing_base_model_is_a_model_error(tmp_path: Path) -> None:
 def test_full_fine_tune_saves_a_loadable_better_or_equal_model(tmp_path: Path, base_model: str) -> None:
     from sentence_transformers import SentenceTransformer
 
-    from training.trainers.full import train_full
+    from agentic_router.training.trainers.full import train_full
 
     result = train_full(tiny_dataset(), base_model, settings(tmp_path / "full", learning_rate=1e-4))
     assert result.method == "full" and not result.interrupted
@@ -205,7 +205,7 @@ def test_full_fine_tune_saves_a_loadable_better_or_equal_model(tmp_path: Path, b
 def test_full_fine_tune_interrupted_leaves_a_loadable_model(tmp_path: Path, base_model: str) -> None:
     from sentence_transformers import SentenceTransformer
 
-    from training.trainers.full import train_full
+    from agentic_router.training.trainers.full import train_full
 
     ds = tiny_dataset()
     ds.split = {q: "train" for q in ds.queries}  # no val: the interrupt path without best-model loading
@@ -219,7 +219,7 @@ def test_full_fine_tune_interrupted_leaves_a_loadable_model(tmp_path: Path, base
 @pytest.mark.parametrize("kind", ["two-layer", "linear"])
 def test_adapter_trains_checkpoints_and_transforms_queries_only(tmp_path: Path, base_model: str, base_embed,
                                                                  kind: str) -> None:
-    from training.trainers.adapter import load_adapter_embedding, train_adapter
+    from agentic_router.training.trainers.adapter import load_adapter_embedding, train_adapter
 
     out = tmp_path / "adapter"
     result = train_adapter(tiny_dataset(), base_model, settings(out, epochs=6, batch_size=4, checkpoint_steps=8,
@@ -241,7 +241,7 @@ def test_adapter_trains_checkpoints_and_transforms_queries_only(tmp_path: Path, 
 
 
 def test_adapter_reuses_given_text_vectors(tmp_path: Path, base_model: str, base_embed) -> None:
-    from training.trainers.adapter import load_adapter_embedding, train_adapter
+    from agentic_router.training.trainers.adapter import load_adapter_embedding, train_adapter
 
     texts = corpus_texts(tiny_dataset())
     vectors = {tid: base_embed.get_text_embedding(text) for tid, text in texts.items()}
@@ -258,7 +258,7 @@ def test_adapter_checkpoint_errors(tmp_path: Path, base_embed) -> None:
     import torch
     from llama_index.embeddings.adapter.utils import LinearLayer
 
-    from training.trainers.adapter import load_adapter_embedding, make_adapter
+    from agentic_router.training.trainers.adapter import load_adapter_embedding, make_adapter
 
     good = tmp_path / "good"
     make_adapter("two-layer", 384).save(str(good / "step_5"))
@@ -294,7 +294,7 @@ def test_adapter_checkpoint_errors(tmp_path: Path, base_embed) -> None:
 
 def test_adapter_interrupted_keeps_the_last_step(tmp_path: Path, base_model: str, base_embed,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    from training.trainers import adapter as adapter_module
+    from agentic_router.training.trainers import adapter as adapter_module
 
     real, calls = adapter_module._batch_loss, []
 
@@ -324,8 +324,8 @@ def reranker_accuracy(model) -> float:  # noqa: ANN001 - CrossEncoder
 def test_cross_encoder_trains_saves_and_reranks(tmp_path: Path, base_model: str) -> None:
     from sentence_transformers import CrossEncoder
 
-    from training.trainers.common import seed_everything
-    from training.trainers.cross_encoder import load_reranker, rerank, train_cross_encoder
+    from agentic_router.training.trainers.common import seed_everything
+    from agentic_router.training.trainers.cross_encoder import load_reranker, rerank, train_cross_encoder
 
     out = tmp_path / "ce"
     result = train_cross_encoder(tiny_dataset(), base_model,
@@ -346,7 +346,7 @@ def test_cross_encoder_trains_saves_and_reranks(tmp_path: Path, base_model: str)
 
 
 def test_cross_encoder_interrupted_and_bad_checkpoints(tmp_path: Path, base_model: str) -> None:
-    from training.trainers.cross_encoder import load_reranker, train_cross_encoder
+    from agentic_router.training.trainers.cross_encoder import load_reranker, train_cross_encoder
 
     out = tmp_path / "ce"
     result = train_cross_encoder(tiny_dataset(), base_model, settings(out, batch_size=4, precision="fp32"),
@@ -367,8 +367,8 @@ def test_cross_encoder_interrupted_and_bad_checkpoints(tmp_path: Path, base_mode
 
 def test_texts_of_the_questions_own_document_are_never_negatives(base_model: str) -> None:
     """p2 is the photosynthesis document's other chunk: a near miss for q5, but it answers q5 at document level."""
-    from training.trainers.common import load_bi_encoder
-    from training.trainers.negatives import blocked_texts, mine_negatives
+    from agentic_router.training.trainers.common import load_bi_encoder
+    from agentic_router.training.trainers.negatives import blocked_texts, mine_negatives
 
     ds = tiny_dataset()
     ds.groups = {"chunk:p1": "photo", "chunk:p2": "photo", "tool:photosynthesis_vector": "photo",
@@ -390,7 +390,7 @@ def test_texts_of_the_questions_own_document_are_never_negatives(base_model: str
 
 def test_reranker_trains_on_passages_for_documents_and_cards_for_external_tools() -> None:
     """Document tool cards are not what a reranker reads, so they are neither its positives nor negatives."""
-    from training.trainers.cross_encoder import _what_it_reads
+    from agentic_router.training.trainers.cross_encoder import _what_it_reads
 
     ds = tiny_dataset()
     assert all(_what_it_reads(ds)(k) for k in corpus_texts(ds))  # no catalog groups: keep everything

@@ -6,15 +6,15 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from router.lexical import tokenize
-from router.schema import RouteHit, ToolSpec
+from agentic_router.indexes.lexical import tokenize
+from agentic_router.indexes.schema import RouteHit, ToolSpec
 
 
 class LeadEmbeddingBaseline:
     """One vector per document: its title + first ``chars`` characters (the plain approach)."""
 
     def __init__(self, embedder: Any, docs: Sequence[tuple[str, str, str]], chars: int = 2000) -> None:
-        from router.embeddings import embed_texts
+        from agentic_router.indexes.embeddings import embed_texts
 
         self.name = "lead"
         self.embedder = embedder
@@ -36,7 +36,7 @@ class Bm25Baseline:
     """Lexical baseline: BM25 (bm25s) over the same tool cards the router embeds."""
 
     def __init__(self, specs: Sequence[ToolSpec]) -> None:
-        from router.lexical import default_stopwords, import_bm25s
+        from agentic_router.indexes.lexical import default_stopwords, import_bm25s
 
         bm25s = import_bm25s()
         self.stopwords = default_stopwords()

@@ -14,11 +14,11 @@ from __future__ import annotations
 import random
 from typing import TYPE_CHECKING, Any, Iterator
 
-from training.dataset import RoutingDataset
-from training.trainers.common import CARD_PREFIX, CHUNK_PREFIX
+from agentic_router.training.dataset import RoutingDataset
+from agentic_router.training.trainers.common import CARD_PREFIX, CHUNK_PREFIX
 
 if TYPE_CHECKING:
-    from router.app import AgenticRouter
+    from agentic_router.router.app import AgenticRouter
 
 MAX_CHUNKS = 20_000
 PAGE = 2000

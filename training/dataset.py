@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from router.errors import InputError
+from agentic_router.indexes.errors import InputError
 
 SPLITS = ("train", "val")
 

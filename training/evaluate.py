@@ -15,10 +15,10 @@ from typing import Any, Callable, Protocol, Sequence
 
 import numpy as np
 
-from indexes.documents import iter_jsonl
-from router.errors import InputError
-from router.schema import RouteHit
-from training.metrics import dedupe, score_rankings
+from agentic_router.indexes.documents import iter_jsonl
+from agentic_router.indexes.errors import InputError
+from agentic_router.indexes.schema import RouteHit
+from agentic_router.training.metrics import dedupe, score_rankings
 
 LEVELS = ("document", "tool")
 

@@ -13,14 +13,14 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any, Sequence
 
-from router.rerank import DEFAULT_WEIGHT, fuse, reranker_scores
-from training.evaluate import LabelledQuery, ranked_ids
-from training.metrics import score_rankings
+from agentic_router.router.rerank import DEFAULT_WEIGHT, fuse, reranker_scores
+from agentic_router.training.evaluate import LabelledQuery, ranked_ids
+from agentic_router.training.metrics import score_rankings
 
 if TYPE_CHECKING:
     from sentence_transformers import CrossEncoder
 
-    from router.app import AgenticRouter
+    from agentic_router.router.app import AgenticRouter
 
 GRID: tuple[float | None, ...] = (0.0, 0.03, 0.1, 0.3, 1.0, 3.0, None)  # None: the reranker's order alone
 DEPTH = 10

@@ -34,17 +34,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from router.errors import InputError
-from router.schema import stable_hash
-from training import prompts as P
-from training import quality as Q
-from training.dataset import RoutingDataset
-from training.sources import Source, plan_sources, pseudo_queries, source_prompts
+from agentic_router.indexes.errors import InputError
+from agentic_router.indexes.schema import stable_hash
+from agentic_router.training import prompts as P
+from agentic_router.training import quality as Q
+from agentic_router.training.dataset import RoutingDataset
+from agentic_router.training.sources import Source, plan_sources, pseudo_queries, source_prompts
 
 if TYPE_CHECKING:
     from llama_index.core.llms import LLM
 
-    from router.app import AgenticRouter
+    from agentic_router.router.app import AgenticRouter
 
 log = logging.getLogger(__name__)
 SYNTHETIC_WARNING = ("validation questions are generated, not real: they cannot show a loss on real queries; "
@@ -69,11 +69,11 @@ def generate_dataset(
     if not tools:
         raise InputError("the catalog is empty: ingest documents or add tools first")
     if from_queries is not None:
-        from training.logs import dataset_from_logs
+        from agentic_router.training.logs import dataset_from_logs
 
         ds = dataset_from_logs(router, Path(from_queries), val_fraction, seed)
         if augment:
-            from training.logs import add_generated
+            from agentic_router.training.logs import add_generated
 
             extra = generate_dataset(router, llm=llm, out=out.with_name(out.stem + ".generated.json"),
                                      per_chunk=per_chunk, per_tool=per_tool, max_questions=max_questions,

@@ -15,19 +15,19 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from router.errors import InputError
-from training.corpus import iter_chunks
-from training.dataset import RoutingDataset
+from agentic_router.indexes.errors import InputError
+from agentic_router.training.corpus import iter_chunks
+from agentic_router.training.dataset import RoutingDataset
 
 if TYPE_CHECKING:
-    from router.app import AgenticRouter
+    from agentic_router.router.app import AgenticRouter
 
 OVERLAP_WEIGHT = 0.5  # word overlap finds the passage holding the answer's words; cosine alone drifts to lookalikes
 
 
 def dataset_from_logs(router: "AgenticRouter", path: Path, val_fraction: float, seed: int) -> RoutingDataset:
     """Gold ids are tool names or doc_ids; a doc_id stands for that document's vector tool (kind "vector")."""
-    from training.evaluate import load_queries
+    from agentic_router.training.evaluate import load_queries
 
     tools = router.list_tools()
     rows = load_queries(path)
@@ -66,8 +66,8 @@ def dataset_from_logs(router: "AgenticRouter", path: Path, val_fraction: float, 
 
 def assign_best_chunks(router: "AgenticRouter", ds: RoutingDataset, gold_docs: dict[str, list[str]]) -> int:
     """Set ``relevant_chunks[q]`` to the best chunk of each gold document of ``q``; returns how many got one."""
-    from router.embeddings import embed_queries
-    from router.lexical import default_stopwords, tokenize
+    from agentic_router.indexes.embeddings import embed_queries
+    from agentic_router.indexes.lexical import default_stopwords, tokenize
 
     wanted = {d for docs in gold_docs.values() for d in docs}
     if not wanted:

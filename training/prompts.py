@@ -29,8 +29,8 @@ from collections import Counter
 from contextlib import contextmanager
 from typing import Any, Iterator, Sequence
 
-from router.schema import ToolSpec, humanize_identifier
-from training.quality import STOPWORDS
+from agentic_router.indexes.schema import ToolSpec, humanize_identifier
+from agentic_router.training.quality import STOPWORDS
 
 PASSAGE_CHARS = 700
 QUESTION_STARTS = ("What does", "How does", "Why", "What does")

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Iterable, Sequence
 import numpy as np
 
 if TYPE_CHECKING:
-    from router.app import AgenticRouter
+    from agentic_router.router.app import AgenticRouter
 
 _WORD = re.compile(r"[a-z0-9]+(?:['\-][a-z0-9]+)*")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[])")
@@ -152,7 +152,7 @@ def round_trip(router: "AgenticRouter", queries: Sequence[str], targets: Sequenc
     kind within a document is what training must teach), external tools by name."""
     from tqdm.auto import tqdm
 
-    from router.embeddings import embed_queries
+    from agentic_router.indexes.embeddings import embed_queries
 
     out: list[bool] = []
     bar = tqdm(total=len(queries), desc="round trip", unit="q", disable=not progress or not queries)

@@ -14,11 +14,11 @@ import json
 from pathlib import Path
 from typing import Any, Sequence
 
-from router.errors import InputError
-from router.schema import RouteHit
-from training.baselines import Bm25Baseline, LeadEmbeddingBaseline
-from training.evaluate import LabelledQuery, RoutingSystem, evaluate
-from training.metrics import HIT_KS
+from agentic_router.indexes.errors import InputError
+from agentic_router.indexes.schema import RouteHit
+from agentic_router.training.baselines import Bm25Baseline, LeadEmbeddingBaseline
+from agentic_router.training.evaluate import LabelledQuery, RoutingSystem, evaluate
+from agentic_router.training.metrics import HIT_KS
 
 TABLE_COLUMNS = ["hit@1", "hit@3", "hit@5", "hit@10", "mrr", "ndcg@10", "latency_ms_mean", "latency_ms_p95"]
 
@@ -35,8 +35,8 @@ class RouterSystem:
 
 def build_systems(router: Any, names: Sequence[str], rerank: int | None = None,
                   reranker: str | None = None) -> list[RoutingSystem]:
-    from router.activation import sync_collections
-    from router.app import AgenticRouter
+    from agentic_router.router.activation import sync_collections
+    from agentic_router.router.app import AgenticRouter
 
     systems: list[RoutingSystem] = []
     ce = reranker if reranker is not None else router.reranker_version

@@ -15,11 +15,11 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from training import prompts as P
-from training import quality as Q
+from agentic_router.training import prompts as P
+from agentic_router.training import quality as Q
 
 if TYPE_CHECKING:
-    from router.app import AgenticRouter
+    from agentic_router.router.app import AgenticRouter
 
 SUMMARY_PER_DOC = 2
 KEYWORD_PER_DOC = 2

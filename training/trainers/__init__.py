@@ -4,6 +4,6 @@ Each takes a ``RoutingDataset`` (or its path), a base model and ``TrainSettings`
 ``TrainResult``. Heavy libraries are imported inside the functions, so importing this package is cheap.
 """
 
-from training.trainers.common import TrainResult, TrainSettings
+from agentic_router.training.trainers.common import TrainResult, TrainSettings
 
 __all__ = ["TrainResult", "TrainSettings"]

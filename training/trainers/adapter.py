@@ -26,9 +26,9 @@ from typing import TYPE_CHECKING, Any, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
-from router.errors import InputError, ModelError
-from training.dataset import RoutingDataset
-from training.trainers.common import (
+from agentic_router.indexes.errors import InputError, ModelError
+from agentic_router.training.dataset import RoutingDataset
+from agentic_router.training.trainers.common import (
     Pair,
     TrainResult,
     TrainSettings,

@@ -16,9 +16,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, NamedTuple
 
-from router.embeddings import resolve_device, resolve_model_path  # noqa: F401 - resolve_device re-exported
-from router.errors import InputError, ModelError
-from training.dataset import RoutingDataset
+from agentic_router.indexes.embeddings import resolve_device, resolve_model_path  # noqa: F401 - resolve_device re-exported
+from agentic_router.indexes.errors import InputError, ModelError
+from agentic_router.training.dataset import RoutingDataset
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer

@@ -17,10 +17,10 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Hashable, Sequence
 
-from router.embeddings import resolve_model_path
-from router.errors import InputError, ModelError
-from training.dataset import RoutingDataset
-from training.trainers.common import (
+from agentic_router.indexes.embeddings import resolve_model_path
+from agentic_router.indexes.errors import InputError, ModelError
+from agentic_router.training.dataset import RoutingDataset
+from agentic_router.training.trainers.common import (
     CARD_PREFIX,
     CHUNK_PREFIX,
     TrainResult,
@@ -38,7 +38,7 @@ from training.trainers.common import (
     seed_everything,
     torch_threads,
 )
-from training.trainers.negatives import blocked_texts, mine_negatives
+from agentic_router.training.trainers.negatives import blocked_texts, mine_negatives
 
 if TYPE_CHECKING:
     from sentence_transformers import CrossEncoder
@@ -160,7 +160,7 @@ def _windowed(rows: Any, passages: set[str]) -> Any:
     """Each (question, passage) row shows the passage's window that best matches the question, as
     reranking reads passages at inference (``router.rerank``): a long chunk cut at ``max_length`` would
     often hide the very sentence that makes it a positive. Tool cards are read whole, as at inference."""
-    from router.rerank import best_window
+    from agentic_router.router.rerank import best_window
 
     return rows.map(lambda row: {"positive": best_window(row["anchor"], row["positive"])
                                  if row["positive"] in passages else row["positive"]})
@@ -214,7 +214,7 @@ def rerank(cross_encoder: "CrossEncoder", query: str, candidates: Sequence[tuple
     bi-encoder's ranking)."""
     if top_n < 1 or not candidates:
         return []
-    from router.rerank import window_scores
+    from agentic_router.router.rerank import window_scores
 
     unique = list(dict.fromkeys(text for _, text in candidates))
     by_text = dict(zip(unique, window_scores(cross_encoder, query, unique)))

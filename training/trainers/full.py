@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from training.dataset import RoutingDataset
-from training.trainers.common import (
+from agentic_router.training.dataset import RoutingDataset
+from agentic_router.training.trainers.common import (
     TrainResult,
     TrainSettings,
     build_pairs,
@@ -31,7 +31,7 @@ from training.trainers.common import (
     torch_threads,
     validation_qrels,
 )
-from training.trainers.negatives import blocked_texts, mine_negatives
+from agentic_router.training.trainers.negatives import blocked_texts, mine_negatives
 
 logger = logging.getLogger(__name__)
 

@@ -8,8 +8,8 @@ import random
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from training.dataset import RoutingDataset
-from training.trainers.common import Pair, corpus_texts
+from agentic_router.training.dataset import RoutingDataset
+from agentic_router.training.trainers.common import Pair, corpus_texts
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer

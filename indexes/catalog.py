@@ -13,9 +13,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
-from router.errors import CatalogError
-from router.schema import ToolSpec
-from router.store import collection, upsert
+from agentic_router.indexes.errors import CatalogError
+from agentic_router.indexes.schema import ToolSpec
+from agentic_router.indexes.store import collection, upsert
 
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI

@@ -12,9 +12,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from indexes.documents import iter_jsonl
-from router.errors import InputError
-from router.schema import MAX_TOOL_NAME, ToolSpec
+from agentic_router.indexes.documents import iter_jsonl
+from agentic_router.indexes.errors import InputError
+from agentic_router.indexes.schema import MAX_TOOL_NAME, ToolSpec
 
 # Real catalogs use names such as "requestFirst Aid Assistance": accept any printable name, since gold
 # labels and applications refer to tools by the name they gave; only control characters are refused.

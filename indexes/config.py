@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from router.errors import ConfigError
+from agentic_router.indexes.errors import ConfigError
 
 ENV_PREFIX = "AGENTIC_ROUTER_"
 HOME_ENV = "AGENTIC_ROUTER_HOME"

@@ -11,8 +11,8 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from router.config import BUNDLED_EMBEDDER, RouterConfig
-from router.errors import ModelError
+from agentic_router.indexes.config import BUNDLED_EMBEDDER, RouterConfig
+from agentic_router.indexes.errors import ModelError
 
 if TYPE_CHECKING:
     from llama_index.embeddings.huggingface import HuggingFaceEmbedding
@@ -49,7 +49,7 @@ def model_tag(name: str) -> str:
     else:
         base = Path(resolve_model_path(name)).name if name != BUNDLED_EMBEDDER else "minilm-l6"
     slug = re.sub(r"[^a-zA-Z0-9]+", "-", base).strip("-").lower()[:24] or "model"
-    from router.schema import stable_hash
+    from agentic_router.indexes.schema import stable_hash
 
     return f"{slug}-{stable_hash(name, length=6)}"
 
