@@ -31,7 +31,7 @@ from agentic_router.indexes.store import collection
 if TYPE_CHECKING:
     from llama_index.core.llms import LLM
     from llama_index.core.schema import TextNode
-    from llama_index.embeddings.huggingface import HuggingFaceEmbedding
+    from llama_index.core.base.embeddings.base import BaseEmbedding
 
 logger = logging.getLogger(__name__)
 GROUP_SIZE = 16
@@ -56,7 +56,7 @@ class DocumentIndexer:
     def __init__(
         self,
         config: RouterConfig,
-        embedder: "HuggingFaceEmbedding",
+        embedder: "BaseEmbedding",
         catalog: ToolCatalog,
         chunks_collection: str,
         llm: "LLM | None" = None,

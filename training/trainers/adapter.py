@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Mapping, NamedTuple, Sequence
 import numpy as np
 
 from agentic_router.indexes.errors import InputError, ModelError
+from agentic_router.indexes.store import atomic_write_dir
 from agentic_router.training.dataset import RoutingDataset
 from agentic_router.training.trainers.common import (
     Pair,
@@ -321,12 +322,11 @@ def _evaluate(adapter: "BaseAdapter | None", queries: "torch.Tensor", pos: "torc
 def _checkpoint(adapter: "BaseAdapter", out: Path, step: int, meta: dict[str, Any],
                 val: tuple | None) -> dict[str, float]:
     """Save ``step_<N>/`` atomically (a Ctrl-C mid-save never leaves a half-written checkpoint)."""
-    target, tmp = out / f"step_{step}", out / f".step_{step}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    adapter.save(str(tmp))
-    (tmp / ADAPTER_CONFIG).write_text(json.dumps({**meta, "step": step}, indent=2), encoding="utf-8")
-    shutil.rmtree(target, ignore_errors=True)
-    os.replace(tmp, target)
+    def fill(tmp: Path) -> None:
+        adapter.save(str(tmp))
+        (tmp / ADAPTER_CONFIG).write_text(json.dumps({**meta, "step": step}, indent=2), encoding="utf-8")
+
+    atomic_write_dir(out / f"step_{step}", fill)
     return _evaluate(adapter, *val) if val else {}
 
 
@@ -335,7 +335,7 @@ def _publish(source: Path, out: Path) -> None:
     for name in ("config.json", "pytorch_model.bin", ADAPTER_CONFIG):
         tmp = out / f".{name}.tmp"
         shutil.copyfile(source / name, tmp)
-        os.replace(tmp, out / name)
+        os.replace(tmp, out / name)  # binary weights: copied, then renamed like atomic_write_text does
 
 
 def _checkpoints(root: Path) -> dict[str, Path]:
