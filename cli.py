@@ -187,7 +187,7 @@ def eval_cmd(ctx: click.Context, queries_path: Path, level: str | None, limit: i
     level = level or ("document" if router.catalog.count_documents() else "tool")
     names = [n.strip() for n in compare.split(",") if n.strip()] if compare else ["active"]
     details: dict[str, list[dict]] = {}
-    results = run_systems(build_systems(router, names, rerank=rerank, reranker=reranker), queries, level, details)
+    results = run_systems(build_systems(router.view, names, rerank=rerank, reranker=reranker), queries, level, details)
     print_table(results, level)
     if report_dir is not None:
         click.echo(f"report: {write_report(report_dir, results, details, level, queries_path)}", err=True)
@@ -224,7 +224,7 @@ def generate(ctx: click.Context, gen_llm: str | None, per_chunk: int, per_tool: 
     if augment and from_queries is None:
         raise click.UsageError("--augment adds generated questions to --from-queries logs; give --from-queries")
     llm = None if from_queries is not None and not augment else load_llm(cfg)
-    ds = generate_dataset(router, llm=llm, out=out, per_chunk=per_chunk, per_tool=per_tool,
+    ds = generate_dataset(router.view, llm=llm, out=out, per_chunk=per_chunk, per_tool=per_tool,
                           max_questions=max_questions, from_queries=from_queries, val_fraction=val_fraction,
                           seed=seed, progress=True, augment=augment)
     click.echo(f"wrote {out}: {len(ds.qids('train'))} train / {len(ds.qids('val'))} val questions")
@@ -264,7 +264,7 @@ def train(ctx: click.Context, method: str, dataset_path: Path | None, epochs: in
     dataset_path = dataset_path or router.config.workspace / "datasets" / "train.json"
     if init_model is not None and method != "cross-encoder":
         raise click.UsageError("--init applies to --method cross-encoder")
-    version = train_version(router, method, dataset_path, name=name, adapter_kind=adapter_kind, init_model=init_model,
+    version = train_version(router.view, method, dataset_path, name=name, adapter_kind=adapter_kind, init_model=init_model,
                             epochs=epochs,
                             batch_size=batch_size, learning_rate=learning_rate, max_steps=max_steps,
                             hard_negatives=hard_negatives,
@@ -279,7 +279,7 @@ def train(ctx: click.Context, method: str, dataset_path: Path | None, epochs: in
     if version.figures.get("warning"):
         click.echo(f"note: {version.figures['warning']}", err=True)
     if activate:
-        outcome = guarded_activate(router, version.name, check_queries, dataset_path)
+        outcome = guarded_activate(router.view, version.name, check_queries, dataset_path)
         click.echo(("activated " if outcome["activated"] else "not activated: ") + version.name
                    + (f" ({outcome['reason']})" if not outcome["activated"] else ""))
 
@@ -302,7 +302,7 @@ def models_calibrate(ctx: click.Context, name: str, dataset_path: Path | None, q
     """Choose a reranker's fusion weight (router score + w x reranker) again on labelled questions."""
     from agentic_router.training.pipeline import calibrate_version
 
-    fusion = calibrate_version(_router(ctx), name, dataset_path, queries_path)
+    fusion = calibrate_version(_router(ctx).view, name, dataset_path, queries_path)
     if as_json:
         click.echo(json.dumps(fusion))
         return
@@ -350,11 +350,11 @@ def models_activate(ctx: click.Context, name: str, from_checkpoint: str | None, 
         router.registry.register(replace(original, checkpoint=from_checkpoint))
     try:
         if check_queries is not None and name != "base":
-            outcome = guarded_activate(router, name, check_queries)
+            outcome = guarded_activate(router.view, name, check_queries)
             if not outcome["activated"]:
                 raise click.ClickException(outcome["reason"])
         else:
-            activate(router, name, progress=True)
+            activate(router.workspace, name, progress=True)
     except BaseException:
         if original is not None:  # the switch did not happen: leave the version as it was
             router.registry.register(original)

@@ -20,13 +20,12 @@ from typing import TYPE_CHECKING, Sequence
 
 from agentic_router.indexes.describe import describe_document, extractive_summary, llm_summary, salient_keywords, tool_names
 from agentic_router.indexes.documents import SourceDocument, slugify
-from agentic_router.indexes.catalog import ToolCatalog
+from agentic_router.indexes.catalog import Catalog
 from agentic_router.indexes.config import RouterConfig
 from agentic_router.indexes.embeddings import embed_texts, token_counter
 from agentic_router.indexes.errors import CatalogError
 from agentic_router.indexes.schema import IngestReport, ToolSpec, stable_hash
 from agentic_router.indexes.lexical import default_stopwords
-from agentic_router.indexes.store import collection
 
 if TYPE_CHECKING:
     from llama_index.core.llms import LLM
@@ -57,8 +56,7 @@ class DocumentIndexer:
         self,
         config: RouterConfig,
         embedder: "BaseEmbedding",
-        catalog: ToolCatalog,
-        chunks_collection: str,
+        catalog: Catalog,
         llm: "LLM | None" = None,
         llm_summaries: bool = False,
     ) -> None:
@@ -67,7 +65,6 @@ class DocumentIndexer:
         self.config = config
         self.embedder = embedder
         self.catalog = catalog
-        self.chunks = collection(catalog.client, chunks_collection)
         self.llm = llm
         self.llm_summaries = llm_summaries and llm is not None
         self.splitter = SentenceSplitter(
@@ -145,50 +142,28 @@ class DocumentIndexer:
             node.embedding = vec
 
     def _commit(self, p: _Prepared, card_vectors: list[list[float]]) -> None:
-        from llama_index.vector_stores.chroma import ChromaVectorStore
-
+        """Persist the document's own indexes under a temporary name; the catalog commit publishes them."""
         doc_id = p.doc.doc_id
         final_dir = self.config.docs_dir / storage_name(doc_id)
         tmp_dir = final_dir.with_name(final_dir.name + ".tmp")
-        old_chunk_ids = self._chunk_ids(doc_id) if p.replace else []
-        old_names = [s.name for s in self.catalog.tools_for_documents([doc_id]).get(doc_id, [])]
-        new_ids = [n.node_id for n in p.nodes]
-        store = ChromaVectorStore(chroma_collection=self.chunks)
+        old_dir = final_dir.with_name(final_dir.name + ".old")
+
+        def publish() -> None:  # runs inside the catalog transaction
+            if final_dir.exists():
+                final_dir.rename(old_dir)
+            tmp_dir.rename(final_dir)
+
+        row = {"doc_id": doc_id, "title": p.doc.title, "content_hash": p.doc.content_hash, "source": p.doc.source,
+               "n_chunks": len(p.nodes), "storage": final_dir.name, "lead": p.doc.text[:LEAD_CHARS]}
         try:
             self._persist_doc_indexes(p.nodes, tmp_dir)
-            for start in range(0, len(p.nodes), self.catalog.max_batch):
-                store.add(p.nodes[start : start + self.catalog.max_batch])
-            self.catalog.upsert_cards(p.specs, card_vectors)
-            with self.catalog.transaction() as db:
-                self.catalog.delete_document_rows(db, doc_id)
-                self.catalog.write_document(db, {
-                    "doc_id": doc_id, "title": p.doc.title, "content_hash": p.doc.content_hash,
-                    "source": p.doc.source, "n_chunks": len(p.nodes), "storage": final_dir.name,
-                    "lead": p.doc.text[:LEAD_CHARS],
-                })
-                self.catalog.write_tools(db, p.specs)
-                old_dir = final_dir.with_name(final_dir.name + ".old")
-                if final_dir.exists():
-                    final_dir.rename(old_dir)
-                tmp_dir.rename(final_dir)
+            self.catalog.commit_document(row, p.specs, card_vectors, p.nodes, p.replace, publish)
         except BaseException:
-            stale = [i for i in new_ids if i not in set(old_chunk_ids)]
-            if stale:
-                self.chunks.delete(ids=stale)
-            if not p.replace:
-                self.catalog.delete_cards([s.name for s in p.specs])
             shutil.rmtree(tmp_dir, ignore_errors=True)
-            old_dir = final_dir.with_name(final_dir.name + ".old")
             if old_dir.exists() and not final_dir.exists():
                 old_dir.rename(final_dir)
             raise
-        shutil.rmtree(final_dir.with_name(final_dir.name + ".old"), ignore_errors=True)
-        gone = [i for i in old_chunk_ids if i not in set(new_ids)]
-        if gone:
-            self.chunks.delete(ids=gone)
-        dropped = sorted(set(old_names) - {s.name for s in p.specs})
-        if dropped:
-            self.catalog.delete_cards(dropped)
+        shutil.rmtree(old_dir, ignore_errors=True)
 
     def _persist_doc_indexes(self, nodes: list["TextNode"], target: Path) -> None:
         """Summary + keyword index of one document, persisted to ``target`` (a fresh folder)."""
@@ -213,20 +188,6 @@ class DocumentIndexer:
         keyword.set_index_id("keyword")
         target.parent.mkdir(parents=True, exist_ok=True)
         ctx.persist(persist_dir=str(target))
-
-    def _chunk_ids(self, doc_id: str) -> list[str]:
-        return list(self.chunks.get(where={"doc_id": doc_id}, include=[])["ids"])
-
-    def remove(self, doc_id: str) -> None:
-        """Remove a document, its chunks and its tools."""
-        known = self.catalog.get_document(doc_id)
-        if known is None:
-            raise CatalogError(f"unknown doc_id {doc_id!r}")
-        with self.catalog.transaction() as db:
-            names = self.catalog.delete_document_rows(db, doc_id)
-        self.catalog.delete_cards(names)
-        self.chunks.delete(where={"doc_id": doc_id})
-        shutil.rmtree(self.config.docs_dir / known["storage"], ignore_errors=True)
 
 
 def _progress(total: int, enabled: bool):  # noqa: ANN202 - tqdm type

@@ -1,24 +1,39 @@
-"""The tool catalog: which tools exist (SQLite, the source of truth) and their card vectors (Chroma).
+"""The catalog: which tools and documents exist (SQLite, the source of truth) and their vectors (Chroma).
 
-SQLite gives atomic multi-row changes, so a document and its three tools appear together or not at all.
-Chroma holds one vector per tool card in a collection named after the embedder, so a fine-tuned model can
-get its own collection and the switch is a matter of pointing at another name.
+This module is the only writer of both, and the only reader of their raw form: ingest, external tools,
+removals and re-embeddings all go through ``Catalog``; the retriever asks it for nearest neighbours.
+
+- ``CatalogDB`` (one per workspace): documents, tools and a version counter that derived indexes (BM25)
+  follow. SQLite gives atomic multi-row changes, so a document and its three tools appear together or not
+  at all.
+- ``Catalog``: the rows seen through one embedder's vectors, a ``cards`` collection (one vector per tool
+  card) and a ``chunks`` collection (every document chunk, with ``doc_id`` metadata). Vectors of
+  different embedders cannot be mixed, so each embedder has its own pair, named after it; another
+  embedder's view of the same rows is ``catalog.with_vectors(tag)``, which copies nothing.
+
+Write order: vectors first, then the SQLite commit that makes them visible. An orphan vector left by a
+crash is harmless (every hit is checked against SQLite) and is replaced by the next write of its tool.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
+
+import numpy as np
 
 from agentic_router.indexes.errors import CatalogError
-from agentic_router.indexes.schema import ToolSpec
-from agentic_router.indexes.store import collection, upsert
+from agentic_router.indexes.schema import IngestReport, ToolSpec
+from agentic_router.indexes.store import collection, delete_ids, iter_collection, upsert
 
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
+    from chromadb.api.models.Collection import Collection
+    from llama_index.core.schema import TextNode
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
@@ -33,158 +48,303 @@ CREATE INDEX IF NOT EXISTS tools_doc ON tools(doc_id);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT OR IGNORE INTO meta (key, value) VALUES ('version', 0);
 """
+_COLS = "name, tool_id, kind, doc_id, title, description, parameters"
+_DOC_COLS = ("doc_id", "title", "content_hash", "source", "n_chunks", "storage")
+_IN_LIMIT = 500  # SQLite's bound-parameter limit is far above this; keeps statements small
 
 
-class ToolCatalog:
-    """Registry of tools and documents, plus the Chroma collection of tool-card vectors."""
+class CatalogDB:
+    """The SQLite half of the catalog: rows of documents and tools, and the catalog version."""
 
-    def __init__(self, db_path: Path, client: "ClientAPI", collection_name: str) -> None:
-        db_path.parent.mkdir(parents=True, exist_ok=True)
-        self.db_path = db_path
-        self._db = sqlite3.connect(str(db_path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(_SCHEMA)
-        self.client = client
-        self.collection_name = collection_name
-        self.cards = collection(client, collection_name)
-        self.max_batch = client.get_max_batch_size()
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.executescript(_SCHEMA)
+        self._lock = threading.RLock()
+
+    def _rows(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._conn.execute(sql, tuple(args)).fetchall()
+
+    def _in(self, sql: str, values: Sequence[str]) -> Iterator[tuple[Any, ...]]:
+        for start in range(0, len(values), _IN_LIMIT):
+            part = list(values[start:start + _IN_LIMIT])
+            yield from self._rows(sql.format(marks=",".join("?" * len(part))), part)
 
     # ---- reading -----------------------------------------------------------------------------------
+    def version(self) -> int:
+        return int(self._rows("SELECT value FROM meta WHERE key = 'version'")[0][0])
+
     def get_document(self, doc_id: str) -> dict[str, Any] | None:
-        row = self._db.execute(
-            "SELECT doc_id, title, content_hash, source, n_chunks, storage FROM documents WHERE doc_id=?", (doc_id,)
-        ).fetchone()
-        keys = ("doc_id", "title", "content_hash", "source", "n_chunks", "storage")
-        return dict(zip(keys, row)) if row else None
+        rows = self._rows(f"SELECT {', '.join(_DOC_COLS)} FROM documents WHERE doc_id=?", (doc_id,))
+        return dict(zip(_DOC_COLS, rows[0])) if rows else None
 
     def document_leads(self) -> list[tuple[str, str, str]]:
         """``(doc_id, title, first characters)`` of every document, for baselines and reports."""
-        return [tuple(r) for r in self._db.execute("SELECT doc_id, title, COALESCE(lead, '') FROM documents ORDER BY doc_id")]
+        return [tuple(r) for r in self._rows("SELECT doc_id, title, COALESCE(lead, '') FROM documents ORDER BY doc_id")]
 
-    def get_tool(self, name: str) -> ToolSpec | None:
-        found = self.get_tools([name])
-        return found.get(name)
+    def document_storages(self) -> list[str]:
+        """The workspace folder name of every document's persisted indexes."""
+        return [r[0] for r in self._rows("SELECT storage FROM documents WHERE storage IS NOT NULL ORDER BY doc_id")]
 
     def get_tools(self, names: Sequence[str]) -> dict[str, ToolSpec]:
-        out: dict[str, ToolSpec] = {}
-        for start in range(0, len(names), 500):
-            part = list(names[start : start + 500])
-            marks = ",".join("?" * len(part))
-            for row in self._db.execute(f"SELECT {_COLS} FROM tools WHERE name IN ({marks})", part):
-                spec = _row_to_spec(row)
-                out[spec.name] = spec
-        return out
+        specs = (_row_to_spec(r) for r in self._in(f"SELECT {_COLS} FROM tools WHERE name IN ({{marks}})", names))
+        return {s.name: s for s in specs}
 
     def tools_for_documents(self, doc_ids: Sequence[str]) -> dict[str, list[ToolSpec]]:
         out: dict[str, list[ToolSpec]] = {}
-        for start in range(0, len(doc_ids), 500):
-            part = list(doc_ids[start : start + 500])
-            marks = ",".join("?" * len(part))
-            for row in self._db.execute(f"SELECT {_COLS} FROM tools WHERE doc_id IN ({marks})", part):
-                spec = _row_to_spec(row)
-                out.setdefault(spec.doc_id or "", []).append(spec)
+        for row in self._in(f"SELECT {_COLS} FROM tools WHERE doc_id IN ({{marks}}) ORDER BY name", doc_ids):
+            spec = _row_to_spec(row)
+            out.setdefault(spec.doc_id or "", []).append(spec)
         return out
 
     def list_tools(self, kind: str | None = None) -> list[ToolSpec]:
         sql = f"SELECT {_COLS} FROM tools" + (" WHERE kind=?" if kind else "") + " ORDER BY doc_id, name"
-        return [_row_to_spec(r) for r in self._db.execute(sql, (kind,) if kind else ())]
+        return [_row_to_spec(r) for r in self._rows(sql, (kind,) if kind else ())]
 
     def count_tools(self) -> int:
-        return int(self._db.execute("SELECT COUNT(*) FROM tools").fetchone()[0])
+        return int(self._rows("SELECT COUNT(*) FROM tools")[0][0])
 
     def count_documents(self) -> int:
-        return int(self._db.execute("SELECT COUNT(*) FROM documents").fetchone()[0])
+        return int(self._rows("SELECT COUNT(*) FROM documents")[0][0])
 
     def name_taken(self, name: str, by_other_than: str | None) -> bool:
-        row = self._db.execute("SELECT doc_id FROM tools WHERE name=?", (name,)).fetchone()
-        return row is not None and row[0] != by_other_than
+        rows = self._rows("SELECT doc_id FROM tools WHERE name=?", (name,))
+        return bool(rows) and rows[0][0] != by_other_than
 
     # ---- writing -----------------------------------------------------------------------------------
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One atomic change of the catalog; it also moves the version counter derived indexes follow."""
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._db
-            self._db.execute("UPDATE meta SET value = value + 1 WHERE key = 'version'")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
-
-    def version(self) -> int:
-        return int(self._db.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()[0])
-
-    def bump_version(self) -> None:
-        """Say that vectors changed outside a catalog transaction (a re-embedding, a collection sync)."""
-        with self.transaction():
-            pass
-
-    def upsert_cards(self, specs: Sequence[ToolSpec], vectors: Sequence[list[float]]) -> None:
-        """Write card vectors first: an orphan vector is harmless (hits are checked against SQLite)."""
-        if not specs:
-            return
-        upsert(
-            self.cards,
-            ids=[s.name for s in specs],
-            embeddings=list(vectors),
-            metadatas=[{"kind": s.kind, "doc_id": s.doc_id or "", "tool_id": s.tool_id} for s in specs],
-            documents=[s.card() for s in specs],
-            max_batch=self.max_batch,
-        )
-
-    def write_tools(self, db: sqlite3.Connection, specs: Sequence[ToolSpec]) -> None:
-        db.executemany(
-            f"INSERT OR REPLACE INTO tools ({_COLS}) VALUES (?,?,?,?,?,?,?)",
-            [
-                (s.name, s.tool_id, s.kind, s.doc_id, s.title, s.description, json.dumps(s.parameters) if s.parameters else None)
-                for s in specs
-            ],
-        )
-
-    def write_document(self, db: sqlite3.Connection, doc: dict[str, Any]) -> None:
-        db.execute(
-            "INSERT OR REPLACE INTO documents (doc_id, title, content_hash, source, n_chunks, storage, lead) "
-            "VALUES (?,?,?,?,?,?,?)",
-            (doc["doc_id"], doc["title"], doc["content_hash"], doc.get("source"), doc.get("n_chunks", 0),
-             doc.get("storage"), doc.get("lead")),
-        )
-
-    def delete_document_rows(self, db: sqlite3.Connection, doc_id: str) -> list[str]:
-        names = [r[0] for r in db.execute("SELECT name FROM tools WHERE doc_id=?", (doc_id,))]
-        db.execute("DELETE FROM tools WHERE doc_id=?", (doc_id,))
-        db.execute("DELETE FROM documents WHERE doc_id=?", (doc_id,))
-        return names
-
-    def delete_cards(self, names: Sequence[str]) -> None:
-        for start in range(0, len(names), self.max_batch):
-            self.cards.delete(ids=list(names[start : start + self.max_batch]))
-
-    def missing_cards(self) -> list[ToolSpec]:
-        """Tools whose card vector is absent from this collection (new embedder, interrupted write)."""
-        specs = self.list_tools()
-        present: set[str] = set()
-        names = [s.name for s in specs]
-        for start in range(0, len(names), self.max_batch):
-            got = self.cards.get(ids=names[start : start + self.max_batch], include=["metadatas"])
-            for name, meta in zip(got["ids"], got["metadatas"] or []):
-                if meta and meta.get("tool_id"):
-                    present.add(f"{name}\x00{meta['tool_id']}")
-        return [s for s in specs if f"{s.name}\x00{s.tool_id}" not in present]
+        """One atomic change; it also moves the version counter derived indexes follow."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+                self._conn.execute("UPDATE meta SET value = value + 1 WHERE key = 'version'")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
 
     def close(self) -> None:
-        self._db.close()
+        self._conn.close()
 
 
-_COLS = "name, tool_id, kind, doc_id, title, description, parameters"
+class Catalog:
+    """Catalog rows seen through one embedder's vectors; the one reader and writer of both."""
+
+    def __init__(self, db: CatalogDB, client: "ClientAPI", tag: str) -> None:
+        self.db = db
+        self.client = client
+        self.tag = tag
+        self.cards: "Collection" = collection(client, f"tools__{tag}")
+        self.chunks: "Collection" = collection(client, f"chunks__{tag}")
+        self.max_batch = client.get_max_batch_size()
+
+    def with_vectors(self, tag: str) -> "Catalog":
+        """The same rows seen through another embedder's collections."""
+        return self if tag == self.tag else Catalog(self.db, self.client, tag)
+
+    # ---- rows (delegated, so callers hold one object) ----------------------------------------------
+    def version(self) -> int:
+        return self.db.version()
+
+    def get_document(self, doc_id: str) -> dict[str, Any] | None:
+        return self.db.get_document(doc_id)
+
+    def document_leads(self) -> list[tuple[str, str, str]]:
+        return self.db.document_leads()
+
+    def get_tool(self, name: str) -> ToolSpec | None:
+        return self.db.get_tools([name]).get(name)
+
+    def get_tools(self, names: Sequence[str]) -> dict[str, ToolSpec]:
+        return self.db.get_tools(names)
+
+    def tools_for_documents(self, doc_ids: Sequence[str]) -> dict[str, list[ToolSpec]]:
+        return self.db.tools_for_documents(doc_ids)
+
+    def list_tools(self, kind: str | None = None) -> list[ToolSpec]:
+        return self.db.list_tools(kind)
+
+    def count_tools(self) -> int:
+        return self.db.count_tools()
+
+    def count_documents(self) -> int:
+        return self.db.count_documents()
+
+    def name_taken(self, name: str, by_other_than: str | None) -> bool:
+        return self.db.name_taken(name, by_other_than)
+
+    # ---- vectors: reading --------------------------------------------------------------------------
+    def nearest_cards(self, qvec: np.ndarray, n: int) -> dict[str, float]:
+        """Cosine similarity of the ``n`` tool cards nearest to ``qvec``."""
+        if n <= 0:
+            return {}
+        res = self.cards.query(query_embeddings=[qvec.tolist()], n_results=n, include=["distances"])
+        return {name: 1.0 - float(d) for name, d in zip(res["ids"][0], res["distances"][0])}
+
+    def card_similarity(self, qvec: np.ndarray, names: Sequence[str]) -> dict[str, float]:
+        """Cosine similarity of ``qvec`` to the cards of ``names`` (vectors are normalised)."""
+        vectors = self.card_vectors(names)
+        if not vectors:
+            return {}
+        mat = np.asarray(list(vectors.values()), dtype=np.float32)
+        return dict(zip(vectors, (mat @ qvec).tolist()))
+
+    def card_vectors(self, names: Sequence[str]) -> dict[str, list[float]]:
+        out: dict[str, list[float]] = {}
+        for start in range(0, len(names), self.max_batch):
+            got = self.cards.get(ids=list(names[start:start + self.max_batch]), include=["embeddings"])
+            if got["embeddings"] is not None:
+                out.update((i, list(map(float, v))) for i, v in zip(got["ids"], got["embeddings"]))
+        return out
+
+    def nearest_chunks(self, qvec: np.ndarray, n: int) -> list[tuple[str, float, str]]:
+        """``(doc_id, similarity, text)`` of the ``n`` chunks nearest to ``qvec``, nearest first."""
+        if n <= 0:
+            return []
+        res = self.chunks.query(query_embeddings=[qvec.tolist()], n_results=n,
+                                include=["metadatas", "distances", "documents"])
+        return [(str((meta or {}).get("doc_id", "")), 1.0 - float(dist), doc or "")
+                for meta, dist, doc in zip(res["metadatas"][0], res["distances"][0], res["documents"][0])]
+
+    def count_chunks(self) -> int:
+        return self.chunks.count()
+
+    def iter_chunks(self, include: Sequence[str] = ("documents", "metadatas")) -> Iterator[dict[str, Any]]:
+        """Every chunk row: ``{"id", "document", "metadata", "embedding"}``."""
+        return iter_collection(self.chunks, include)
+
+    def iter_cards(self, include: Sequence[str] = ("documents", "metadatas")) -> Iterator[dict[str, Any]]:
+        return iter_collection(self.cards, include)
+
+    # ---- writing -----------------------------------------------------------------------------------
+    def add_tools(self, specs: Sequence[ToolSpec], embed: Callable[[list[str]], list[list[float]]],
+                  replace: bool = False) -> IngestReport:
+        """Register external tools atomically (all or none); unchanged ones embed nothing."""
+        check_unique(specs)
+        known = self.get_tools([s.name for s in specs])
+        report, todo = IngestReport(), []
+        for spec in specs:
+            old = known.get(spec.name)
+            if old is None:
+                todo.append(spec)
+                report.added.append(spec.name)
+            elif old.tool_id == spec.tool_id:
+                report.unchanged.append(spec.name)
+            elif old.kind != "external":
+                raise CatalogError(f"tool name {spec.name!r} belongs to document {old.doc_id!r}; rename the tool")
+            elif not replace:
+                raise CatalogError(f"tool {spec.name!r} is already registered with another description; use --replace")
+            else:
+                todo.append(spec)
+                report.replaced.append(spec.name)
+        if todo:
+            self._upsert_cards(todo, embed([s.card() for s in todo]))
+            with self.db.transaction() as conn:
+                _write_tools(conn, todo)
+        report.tools = len(todo)
+        return report
+
+    def commit_document(self, doc: dict[str, Any], specs: Sequence[ToolSpec], card_vectors: Sequence[list[float]],
+                        nodes: Sequence["TextNode"], replace: bool, publish: Callable[[], None]) -> None:
+        """Make one document, its chunks and its tools visible together.
+
+        ``nodes`` carry their embeddings; ``publish`` moves the document's persisted indexes into place and
+        runs inside the SQLite transaction, so a failure there rolls the rows back too. On any failure the
+        vectors written here are removed again; on success the replaced content's leftovers are."""
+        doc_id = doc["doc_id"]
+        old_chunk_ids = set(self._chunk_ids(doc_id)) if replace else set()
+        old_names = {s.name for s in self.tools_for_documents([doc_id]).get(doc_id, [])}
+        new_ids = [n.node_id for n in nodes]
+        try:
+            self._add_nodes(nodes)
+            self._upsert_cards(specs, card_vectors)
+            with self.db.transaction() as conn:
+                _delete_document_rows(conn, doc_id)
+                conn.execute(
+                    "INSERT OR REPLACE INTO documents (doc_id, title, content_hash, source, n_chunks, storage, lead) "
+                    "VALUES (?,?,?,?,?,?,?)",
+                    (doc_id, doc["title"], doc["content_hash"], doc.get("source"), doc.get("n_chunks", len(nodes)),
+                     doc.get("storage"), doc.get("lead")),
+                )
+                _write_tools(conn, specs)
+                publish()
+        except BaseException:
+            delete_ids(self.chunks, [i for i in new_ids if i not in old_chunk_ids], self.max_batch)
+            if not replace:
+                delete_ids(self.cards, [s.name for s in specs], self.max_batch)
+            raise
+        delete_ids(self.chunks, sorted(old_chunk_ids - set(new_ids)), self.max_batch)
+        delete_ids(self.cards, sorted(old_names - {s.name for s in specs}), self.max_batch)
+
+    def sync(self, embed: Callable[[list[str]], list[list[float]]], expected_chunks: dict[str, "TextNode"]
+             ) -> dict[str, int]:
+        """Embed whatever cards or chunks these collections lack (a new embedder, an interrupted write) and
+        drop chunks no document has any more; the version moves if anything changed."""
+        missing = self._missing_cards()
+        if missing:
+            self._upsert_cards(missing, embed([s.card() for s in missing]))
+        have = {row["id"] for row in self.iter_chunks(include=())}
+        todo = [node for node_id, node in expected_chunks.items() if node_id not in have]
+        stale = sorted(have - set(expected_chunks))
+        if todo:
+            from llama_index.core.schema import MetadataMode
+
+            for node, vec in zip(todo, embed([n.get_content(MetadataMode.EMBED) for n in todo])):
+                node.embedding = vec
+            self._add_nodes(todo)
+        delete_ids(self.chunks, stale, self.max_batch)
+        if missing or todo or stale:
+            with self.db.transaction():
+                pass
+        return {"cards_embedded": len(missing), "chunks_embedded": len(todo), "chunks_removed": len(stale)}
+
+    def _chunk_ids(self, doc_id: str) -> list[str]:
+        return list(self.chunks.get(where={"doc_id": doc_id}, include=[])["ids"])
+
+    def _add_nodes(self, nodes: Sequence["TextNode"]) -> None:
+        """Chunks go in through LlamaIndex's Chroma store, so its ``VectorStoreIndex`` can read them back."""
+        if not nodes:
+            return
+        from llama_index.vector_stores.chroma import ChromaVectorStore
+
+        store = ChromaVectorStore(chroma_collection=self.chunks)
+        for start in range(0, len(nodes), self.max_batch):
+            store.add(list(nodes[start:start + self.max_batch]))
+
+    def _upsert_cards(self, specs: Sequence[ToolSpec], vectors: Sequence[list[float]]) -> None:
+        if specs:
+            upsert(self.cards, ids=[s.name for s in specs], embeddings=vectors,
+                   metadatas=[{"kind": s.kind, "doc_id": s.doc_id or "", "tool_id": s.tool_id} for s in specs],
+                   documents=[s.card() for s in specs], max_batch=self.max_batch)
+
+    def _missing_cards(self) -> list[ToolSpec]:
+        """Tools whose card vector is absent from this collection or stale (another ``tool_id``)."""
+        present = {(row["id"], row["metadata"].get("tool_id")) for row in self.iter_cards(include=("metadatas",))}
+        return [s for s in self.list_tools() if (s.name, s.tool_id) not in present]
+
+
+def _write_tools(conn: sqlite3.Connection, specs: Sequence[ToolSpec]) -> None:
+    conn.executemany(
+        f"INSERT OR REPLACE INTO tools ({_COLS}) VALUES (?,?,?,?,?,?,?)",
+        [(s.name, s.tool_id, s.kind, s.doc_id, s.title, s.description,
+          json.dumps(s.parameters) if s.parameters else None) for s in specs],
+    )
+
+
+def _delete_document_rows(conn: sqlite3.Connection, doc_id: str) -> None:
+    conn.execute("DELETE FROM tools WHERE doc_id=?", (doc_id,))
+    conn.execute("DELETE FROM documents WHERE doc_id=?", (doc_id,))
 
 
 def _row_to_spec(row: tuple[Any, ...]) -> ToolSpec:
     name, _tool_id, kind, doc_id, title, description, params = row
-    return ToolSpec(
-        name=name, kind=kind, doc_id=doc_id, title=title, description=description,
-        parameters=json.loads(params) if params else None,
-    )
+    return ToolSpec(name=name, kind=kind, doc_id=doc_id, title=title, description=description,
+                    parameters=json.loads(params) if params else None)
 
 
 def check_unique(specs: Sequence[ToolSpec]) -> None:

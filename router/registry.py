@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agentic_router.indexes.errors import CatalogError, InputError
+from agentic_router.indexes.errors import CatalogError, InputError, ModelError
 from agentic_router.indexes.store import atomic_write_json
 
 METHODS = ("full", "adapter", "cross-encoder")
@@ -67,7 +67,7 @@ class ModelRegistry:
         path = self.dir / name / "version.json"
         if not path.is_file():
             known = ", ".join(v.name for v in self.list()) or "none"
-            raise InputError(f"unknown model {name!r} (known: {known})")
+            raise ModelError(f"unknown model {name!r} (known: {known})")
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
             return ModelVersion(**data)

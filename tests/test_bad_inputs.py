@@ -13,7 +13,7 @@ from agentic_router.indexes.errors import InputError
 def _assert_nothing_registered(router) -> None:
     assert router.catalog.count_tools() == 0
     assert router.catalog.count_documents() == 0
-    assert router.chunks.count() == 0
+    assert router.catalog.chunks.count() == 0
 
 
 @pytest.mark.parametrize(

@@ -29,8 +29,9 @@ EXTERNAL = [
 
 @pytest.fixture
 def catalog(router):
+    """The active view of a workspace holding the test corpus plus a few external tools."""
     router.add_tools(EXTERNAL)
-    return router
+    return router.view
 
 
 def _doc_ids(router) -> dict[str, str]:
@@ -87,7 +88,7 @@ def test_ict_dataset_covers_every_tool_and_is_reproducible(catalog, tmp_path):
 
 def test_empty_catalog_is_an_input_error(make_router, tmp_path):
     with pytest.raises(InputError, match="catalog is empty"):
-        generate_dataset(make_router("empty"), llm=None, out=tmp_path / "x.json", progress=False)
+        generate_dataset(make_router("empty").view, llm=None, out=tmp_path / "x.json", progress=False)
 
 
 def test_max_questions_spreads_over_sources(catalog, tmp_path):
@@ -194,7 +195,7 @@ def test_real_local_llm_on_three_chunks(router, tmp_path, request):
     # the de-quantised weights are kept in pytest's cache folder, so only the first run pays ~25 s
     ws = request.config.cache.mkdir("generate-llm-ws")
     llm = load_llm(RouterConfig.load(workspace=ws, llm_provider="local", llm_max_new_tokens=32))
-    ds = generate_dataset(router, llm=llm, out=tmp_path / "ds.json", max_questions=3, progress=False)
+    ds = generate_dataset(router.view, llm=llm, out=tmp_path / "ds.json", max_questions=3, progress=False)
     assert 1 <= sum(ds.meta["sources"].values()) <= 3 and ds.queries
     assert ds.meta["funnel"]["llm"]["generated"] == 3
     assert set(ds.origin.values()) <= {"llm", "ict"} and RoutingDataset.load(tmp_path / "ds.json").queries

@@ -42,8 +42,8 @@ def test_indexes_are_persisted_in_the_workspace(router) -> None:
     assert len(doc_dirs) == 3
     for d in doc_dirs:
         assert (d / "docstore.json").is_file() and (d / "index_store.json").is_file()
-    assert router.chunks.count() >= 3
-    metas = router.chunks.get(include=["metadatas"])["metadatas"]
+    assert router.catalog.chunks.count() >= 3
+    metas = router.catalog.chunks.get(include=["metadatas"])["metadatas"]
     assert {m["doc_id"] for m in metas} == {s.doc_id for s in router.list_tools()}
 
 
@@ -67,15 +67,17 @@ def test_reingesting_unchanged_content_embeds_nothing(router, corpus_dir: Path, 
 def test_failed_ingest_leaves_nothing_half_registered(make_router, corpus_dir: Path, monkeypatch) -> None:
     router = make_router()
     router.ingest([corpus_dir / "borrow.txt"])
-    before = (router.catalog.count_tools(), router.chunks.count(), router.catalog.cards.count())
+    before = (router.catalog.count_tools(), router.catalog.chunks.count(), router.catalog.cards.count())
 
     def boom(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(router.catalog, "write_tools", boom)
-    with pytest.raises(RuntimeError):
+    from agentic_router.indexes import catalog as catalog_module
+
+    monkeypatch.setattr(catalog_module, "_write_tools", boom)  # fails inside the SQLite transaction
+    with pytest.raises(RuntimeError, match="disk full"):
         router.ingest([corpus_dir / "photosynthesis.md"])
-    assert (router.catalog.count_tools(), router.chunks.count(), router.catalog.cards.count()) == before
+    assert (router.catalog.count_tools(), router.catalog.chunks.count(), router.catalog.cards.count()) == before
     assert not [p for p in router.config.docs_dir.iterdir() if p.name.endswith((".tmp", ".old"))]
     assert len([p for p in router.config.docs_dir.iterdir()]) == 1
 
@@ -91,7 +93,7 @@ def test_duplicate_doc_id_with_other_content_is_refused(make_router, tmp_path: P
     report = router.ingest([second], replace=True)
     assert report.replaced == ["d1"]
     assert {s.title for s in router.list_tools()} == {"Dogs"}
-    texts = router.chunks.get(include=["documents"])["documents"]
+    texts = router.catalog.chunks.get(include=["documents"])["documents"]
     assert all("Dogs" in t for t in texts) and len(texts) == 1
 
 

@@ -13,7 +13,7 @@ from cli import main
 from agentic_router.router.activation import activate, sync_collections
 from agentic_router.router.app import AgenticRouter
 from agentic_router.indexes.embeddings import resolve_model_path
-from agentic_router.indexes.errors import CatalogError, InputError
+from agentic_router.indexes.errors import CatalogError, InputError, ModelError
 from agentic_router.router.registry import ModelVersion
 from helpers import write_jsonl
 
@@ -28,18 +28,18 @@ def _register_copy_of_base(router: AgenticRouter, name: str) -> ModelVersion:
 def test_activating_a_full_version_reembeds_into_new_collections(router) -> None:
     before = router.route("What does the borrow checker verify?", k=3)
     _register_copy_of_base(router, "ft1")
-    done = activate(router, "ft1")
+    done = activate(router.workspace, "ft1")
     assert done["active"]["embedder"] == "ft1"
-    assert done["cards_embedded"] == 9 and done["chunks_embedded"] == router.chunks.count()
+    assert done["cards_embedded"] == 9 and done["chunks_embedded"] == router.catalog.chunks.count()
     fresh = AgenticRouter(router.config, llm=None)
-    assert fresh.embedder_version == "ft1" and fresh.chunks.name != router.chunks.name
+    assert fresh.view.embedder_version == "ft1" and fresh.catalog.chunks.name != router.catalog.chunks.name
     assert fresh.catalog.cards.name != router.catalog.cards.name
     after = fresh.route("What does the borrow checker verify?", k=3)
     assert [h.name for h in after] == [h.name for h in before]  # same weights, same ranking
-    assert sync_collections(fresh) == {"cards_embedded": 0, "chunks_embedded": 0, "chunks_removed": 0}
+    assert sync_collections(fresh.view) == {"cards_embedded": 0, "chunks_embedded": 0, "chunks_removed": 0}
     # the old collections are kept: switching back costs nothing
-    assert activate(fresh, "base")["cards_embedded"] == 0
-    assert AgenticRouter(router.config, llm=None).embedder_version is None
+    assert activate(fresh.workspace, "base")["cards_embedded"] == 0
+    assert AgenticRouter(router.config, llm=None).view.embedder_version is None
 
 
 def test_failed_activation_keeps_the_previous_version(router) -> None:
@@ -48,12 +48,12 @@ def test_failed_activation_keeps_the_previous_version(router) -> None:
     (target / "model" / "config.json").write_text("{not json", encoding="utf-8")
     router.registry.register(ModelVersion(name="broken", method="full", base="base", path="broken/model"))
     with pytest.raises(Exception):
-        activate(router, "broken")
+        activate(router.workspace, "broken")
     assert router.registry.active() == {"embedder": None, "reranker": None}
 
 
 def test_registry_errors(router) -> None:
-    with pytest.raises(InputError, match="unknown model 'nope'"):
+    with pytest.raises(ModelError, match="unknown model 'nope'"):
         router.registry.get("nope")
     _register_copy_of_base(router, "v1")
     with pytest.raises(CatalogError, match="already exists"):

@@ -72,16 +72,16 @@ def test_calibration_gives_a_useless_reranker_weight_zero_and_a_useful_one_weigh
     misled = [LabelledQuery(f"m{i}", q, (docs["checker"],)) for i, q in enumerate((
         "What erupts from a volcano in Hawaii?", "What do pyroclastic flows come from?",
         "Which pigment absorbs red and blue light?", "What does the Calvin cycle fix?"))]
-    useless = calibrate_fusion(router, KeywordReranker("magma"), right)
+    useless = calibrate_fusion(router.view, KeywordReranker("magma"), right)
     assert useless["calibrated"] and useless["weight"] == 0.0 and useless["grid"]["0.0"]["hit@1"] == 1.0
-    useful = calibrate_fusion(router, KeywordReranker("borrow"), [right[1], *misled])
+    useful = calibrate_fusion(router.view, KeywordReranker("borrow"), [right[1], *misled])
     chosen = "alone" if useful["weight"] is None else str(useful["weight"])
     assert useful["weight"] != 0.0 and useful["grid"]["0.0"]["hit@1"] == 0.2 and useful["grid"][chosen]["hit@1"] == 1.0
     assert useful["grid"][chosen]["fixed"] == 4 and useful["grid"][chosen]["broken"] == 0
     # one question fixed is noise: the weight stays 0
-    lucky = calibrate_fusion(router, KeywordReranker("borrow"), [right[1], misled[0]])
+    lucky = calibrate_fusion(router.view, KeywordReranker("borrow"), [right[1], misled[0]])
     assert lucky["weight"] == 0.0 and lucky["grid"]["alone"]["fixed"] == 1
-    assert calibrate_fusion(router, KeywordReranker("x"), [])["calibrated"] is False
+    assert calibrate_fusion(router.view, KeywordReranker("x"), [])["calibrated"] is False
 
 
 def test_clearly_better_is_a_sign_test() -> None:

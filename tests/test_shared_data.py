@@ -31,7 +31,7 @@ def test_covid_qa_router_beats_title_plus_lead(make_router, tmp_path: Path) -> N
     queries = [q for q in load_queries(SHARED_DATA / "covid_qa" / "normalized" / "queries.jsonl") if set(q.gold) <= ids]
     assert len(queries) >= 50
     ours = evaluate(RouterSystem(router, "active"), queries, level="document")
-    lead = evaluate(LeadEmbeddingBaseline(router.embedder, router.catalog.document_leads()), queries, level="document")
+    lead = evaluate(LeadEmbeddingBaseline(router.view.embedder, router.catalog.document_leads()), queries, level="document")
     assert ours["hit@1"] >= lead["hit@1"], (ours, lead)
     assert ours["hit@1"] > 0.5
 

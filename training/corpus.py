@@ -12,48 +12,33 @@ adapter never re-embeds the catalog (and trains against exactly the vectors the 
 from __future__ import annotations
 
 import random
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING
 
 from agentic_router.training.dataset import RoutingDataset
 from agentic_router.training.trainers.common import CARD_PREFIX, CHUNK_PREFIX
 
 if TYPE_CHECKING:
-    from agentic_router.router.app import AgenticRouter
+    from agentic_router.router.workspace import RouterView
 
 MAX_CHUNKS = 20_000
 PAGE = 2000
 
 
-def iter_chunks(collection: Any, include: tuple[str, ...] = ("documents", "metadatas")) -> Iterator[dict[str, Any]]:
-    """Every row of a Chroma collection, read in pages: ``{"id", "document", "metadata", "embedding"}``."""
-    total = collection.count()
-    for offset in range(0, total, PAGE):
-        got = collection.get(include=list(include), limit=PAGE, offset=offset)
-        n = len(got["ids"])
-        docs = got.get("documents") if "documents" in include else None
-        metas = got.get("metadatas") if "metadatas" in include else None
-        vecs = got.get("embeddings") if "embeddings" in include else None
-        for i in range(n):
-            yield {"id": got["ids"][i], "document": docs[i] if docs is not None else None,
-                   "metadata": (metas[i] if metas is not None else None) or {},
-                   "embedding": vecs[i] if vecs is not None else None}
-
-
-def add_catalog_texts(router: "AgenticRouter", ds: RoutingDataset, max_chunks: int = MAX_CHUNKS,
+def add_catalog_texts(view: "RouterView", ds: RoutingDataset, max_chunks: int = MAX_CHUNKS,
                       seed: int = 0) -> dict[str, int]:
     """Put every tool card in ``ds.corpus`` and up to ``max_chunks`` chunks in ``ds.chunks`` (in place).
 
     Texts already in the data set (positives, ICT passages) are left as they are. Returns counts for meta.
     """
     added_cards = 0
-    for spec in router.list_tools():
+    for spec in view.list_tools():
         if spec.name not in ds.corpus:
             ds.corpus[spec.name] = spec.card()
             added_cards += 1
         if spec.doc_id:
             ds.groups[CARD_PREFIX + spec.name] = spec.doc_id
     rows = []
-    for r in iter_chunks(router.chunks):
+    for r in view.catalog.iter_chunks():
         doc_id = r["metadata"].get("doc_id")
         if doc_id:
             ds.groups[CHUNK_PREFIX + r["id"]] = str(doc_id)
@@ -72,20 +57,15 @@ def add_catalog_texts(router: "AgenticRouter", ds: RoutingDataset, max_chunks: i
             "added_chunks": len(fresh), "catalog_chunks": len(rows)}
 
 
-def stored_vectors(router: "AgenticRouter", ds: RoutingDataset) -> dict[str, list[float]]:
+def stored_vectors(view: "RouterView", ds: RoutingDataset) -> dict[str, list[float]]:
     """Base-model vectors Chroma holds for the data set's texts, keyed like ``corpus_texts``.
 
     ``router`` must be a base-model view (``embedder_version=None``): an adapter sits on the base embedder.
     Texts not stored (ICT passages with a sentence cut out) are simply absent and get embedded by the trainer.
     """
-    out: dict[str, list[float]] = {}
-    names = [n for n in ds.corpus]
-    for start in range(0, len(names), PAGE):
-        got = router.catalog.cards.get(ids=names[start : start + PAGE], include=["embeddings"])
-        for name, vec in zip(got["ids"], got["embeddings"]):
-            out[CARD_PREFIX + name] = list(map(float, vec))
+    out = {CARD_PREFIX + name: vec for name, vec in view.catalog.card_vectors(list(ds.corpus)).items()}
     wanted = set(ds.chunks)
-    for row in iter_chunks(router.chunks, ("embeddings",)):
+    for row in view.catalog.iter_chunks(("embeddings",)):
         if row["id"] in wanted:
             out[CHUNK_PREFIX + row["id"]] = list(map(float, row["embedding"]))
     return out

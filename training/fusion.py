@@ -20,13 +20,13 @@ from agentic_router.training.metrics import score_rankings
 if TYPE_CHECKING:
     from sentence_transformers import CrossEncoder
 
-    from agentic_router.router.app import AgenticRouter
+    from agentic_router.router.workspace import RouterView
 
 GRID: tuple[float | None, ...] = (0.0, 0.03, 0.1, 0.3, 1.0, 3.0, None)  # None: the reranker's order alone
 DEPTH = 10
 
 
-def calibrate_fusion(router: "AgenticRouter", reranker: "CrossEncoder", queries: Sequence[LabelledQuery],
+def calibrate_fusion(view: "RouterView", reranker: "CrossEncoder", queries: Sequence[LabelledQuery],
                      depth: int = DEPTH, level: str = "document", progress: bool = False) -> dict[str, Any]:
     """``{"weight", "calibrated", "n", "depth", "grid": {weight: {"hit@1", "mrr"}}}`` for ``queries``."""
     from tqdm.auto import tqdm
@@ -36,7 +36,7 @@ def calibrate_fusion(router: "AgenticRouter", reranker: "CrossEncoder", queries:
                 "reason": "no held-out questions; default weight"}
     rankings: dict[float | None, list[list[str]]] = {w: [] for w in GRID}
     for q in tqdm(queries, desc="fusion weight", unit="q", disable=not progress):
-        hits = router.retriever.route(q.query, depth)
+        hits = view.retriever.route(q.query, depth)
         scores = reranker_scores(reranker, q.query, hits) if hits else []
         for w in GRID:
             rankings[w].append(ranked_ids(fuse(hits, scores, w), level))

@@ -44,7 +44,7 @@ from agentic_router.training.sources import Source, plan_sources, pseudo_queries
 if TYPE_CHECKING:
     from llama_index.core.llms import LLM
 
-    from agentic_router.router.app import AgenticRouter
+    from agentic_router.router.workspace import RouterView
 
 log = logging.getLogger(__name__)
 SYNTHETIC_WARNING = ("validation questions are generated, not real: they cannot show a loss on real queries; "
@@ -53,7 +53,7 @@ PROGRESS_VERSION = 1
 
 
 def generate_dataset(
-    router: "AgenticRouter", *, llm: "LLM | None", out: Path, per_chunk: int = 1, per_tool: int = 3,
+    router: "RouterView", *, llm: "LLM | None", out: Path, per_chunk: int = 1, per_tool: int = 3,
     max_questions: int | None = None, from_queries: Path | None = None, val_fraction: float = 0.1,
     seed: int = 0, round_trip_k: int = 5, batch_size: int = 16, progress: bool = True, augment: bool = False,
 ) -> RoutingDataset:
@@ -227,7 +227,7 @@ def _filtered(src: Source, item: dict[str, str], funnel: Q.Funnel, examples: set
     return _Cand(src, text, origin, chunk, item.get("positive"))
 
 
-def _assemble(router: "AgenticRouter", tools: list, sources: list[Source], raw: dict[str, list[dict[str, str]]],
+def _assemble(router: "RouterView", tools: list, sources: list[Source], raw: dict[str, list[dict[str, str]]],
               used_llm: bool, seed: int, k: int, progress: bool) -> tuple[RoutingDataset, dict[str, Any]]:
     funnel, dedup = Q.Funnel(), Q.NearDuplicates()
     examples = {Q.normalize(e) for e in P.example_texts()}

@@ -16,20 +16,19 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from agentic_router.indexes.errors import InputError
-from agentic_router.training.corpus import iter_chunks
 from agentic_router.training.dataset import RoutingDataset
 
 if TYPE_CHECKING:
-    from agentic_router.router.app import AgenticRouter
+    from agentic_router.router.workspace import RouterView
 
 OVERLAP_WEIGHT = 0.5  # word overlap finds the passage holding the answer's words; cosine alone drifts to lookalikes
 
 
-def dataset_from_logs(router: "AgenticRouter", path: Path, val_fraction: float, seed: int) -> RoutingDataset:
+def dataset_from_logs(view: "RouterView", path: Path, val_fraction: float, seed: int) -> RoutingDataset:
     """Gold ids are tool names or doc_ids; a doc_id stands for that document's vector tool (kind "vector")."""
     from agentic_router.training.evaluate import load_queries
 
-    tools = router.list_tools()
+    tools = view.list_tools()
     rows = load_queries(path)
     by_name = {t.name: t for t in tools}
     vector_of = {t.doc_id: t.name for t in tools if t.kind == "vector" and t.doc_id}
@@ -54,7 +53,7 @@ def dataset_from_logs(router: "AgenticRouter", path: Path, val_fraction: float, 
         raise InputError(f"{path}: no gold id names a tool or document of this catalog "
                          f"(e.g. {next(iter(unknown), '?')!r})")
     gold_docs = {q: [by_name[n].doc_id for n in names if by_name[n].doc_id] for q, names in ds.relevant_docs.items()}
-    mapped = assign_best_chunks(router, ds, gold_docs)
+    mapped = assign_best_chunks(view, ds, gold_docs)
     ds.assign_split(val_fraction, seed)
     ds.meta = {"generator": "log", "source_file": str(path), "rows": len(rows), "kept": len(ds.queries),
                "unknown_gold_ids": sum(unknown.values()), "unknown_examples": sorted(unknown)[:5],
@@ -64,7 +63,7 @@ def dataset_from_logs(router: "AgenticRouter", path: Path, val_fraction: float, 
     return ds
 
 
-def assign_best_chunks(router: "AgenticRouter", ds: RoutingDataset, gold_docs: dict[str, list[str]]) -> int:
+def assign_best_chunks(view: "RouterView", ds: RoutingDataset, gold_docs: dict[str, list[str]]) -> int:
     """Set ``relevant_chunks[q]`` to the best chunk of each gold document of ``q``; returns how many got one."""
     from agentic_router.indexes.embeddings import embed_queries
     from agentic_router.indexes.lexical import default_stopwords, tokenize
@@ -73,7 +72,7 @@ def assign_best_chunks(router: "AgenticRouter", ds: RoutingDataset, gold_docs: d
     if not wanted:
         return 0
     per_doc: dict[str, list[tuple[str, str, np.ndarray]]] = defaultdict(list)
-    for row in iter_chunks(router.chunks, ("documents", "metadatas", "embeddings")):
+    for row in view.catalog.iter_chunks(("documents", "metadatas", "embeddings")):
         doc_id = str(row["metadata"].get("doc_id", ""))
         if doc_id in wanted and row["document"]:
             per_doc[doc_id].append((row["id"], row["document"], np.asarray(row["embedding"], dtype=np.float32)))
@@ -81,7 +80,7 @@ def assign_best_chunks(router: "AgenticRouter", ds: RoutingDataset, gold_docs: d
     if not qids:
         return 0
     stop = default_stopwords()
-    qvecs = np.asarray(embed_queries(router.embedder, [ds.queries[q] for q in qids]), dtype=np.float32)
+    qvecs = np.asarray(embed_queries(view.embedder, [ds.queries[q] for q in qids]), dtype=np.float32)
     qvecs /= np.linalg.norm(qvecs, axis=1, keepdims=True) + 1e-12
     words = {cid: set(tokenize(text, stop)) for rows in per_doc.values() for cid, text, _ in rows}
     for q, qvec in zip(qids, qvecs):

@@ -19,7 +19,7 @@ from agentic_router.training.fusion import DEPTH as FUSION_DEPTH
 from agentic_router.training.dataset import RoutingDataset
 
 if TYPE_CHECKING:
-    from agentic_router.router.app import AgenticRouter
+    from agentic_router.router.workspace import RouterView
     from agentic_router.training.evaluate import LabelledQuery
 
 logger = logging.getLogger(__name__)
@@ -30,26 +30,24 @@ SYNTHETIC_WARNING = (
 
 
 def train_version(
-    router: "AgenticRouter", method: str, dataset_path: Path, name: str | None = None,
+    view: "RouterView", method: str, dataset_path: Path, name: str | None = None,
     adapter_kind: str = "two-layer", init_model: str | Path | None = None, **settings: Any,
 ) -> ModelVersion:
     """Train ``method`` on the data set and register the result under ``name``. ``init_model``: the
     cross-encoder's starting weights (default the embedder's, with a fresh head); the embedder still mines
     its negatives."""
-    from agentic_router.training.trainers.common import TrainSettings
-
-    from agentic_router.router.app import AgenticRouter
     from agentic_router.training.corpus import add_catalog_texts, stored_vectors
+    from agentic_router.training.trainers.common import TrainSettings
 
     if init_model is not None and not Path(init_model).is_dir():
         raise InputError(f"no model folder at {init_model}")
     dataset = RoutingDataset.load(dataset_path)
-    base_view = AgenticRouter(router.config, llm=None, embedder_version=None, reranker_version=None)
-    corpus_counts = add_catalog_texts(base_view, dataset, seed=router.config.seed)
+    base_view = view.workspace.view(None, None)
+    corpus_counts = add_catalog_texts(base_view, dataset, seed=view.config.seed)
     name = name or f"{method}-{time.strftime('%Y%m%d-%H%M%S')}"
-    out_dir = router.registry.new_dir(name)
-    base = resolve_model_path(router.config.embed_model)
-    opts = TrainSettings(output_dir=out_dir, seed=router.config.seed, device=router.config.device,
+    out_dir = view.registry.new_dir(name)
+    base = resolve_model_path(view.config.embed_model)
+    opts = TrainSettings(output_dir=out_dir, seed=view.config.seed, device=view.config.device,
                          **{k: v for k, v in settings.items() if v is not None})
     if method == "full":
         from agentic_router.training.trainers.full import train_full
@@ -68,23 +66,23 @@ def train_version(
     figures = result.to_dict()
     figures["corpus"] = corpus_counts
     if method == "cross-encoder":
+        from agentic_router.router.models import load_reranker
         from agentic_router.training.fusion import calibrate_fusion
-        from agentic_router.training.trainers.cross_encoder import load_reranker
 
         figures["fusion"] = calibrate_fusion(base_view, load_reranker(out_dir), heldout_queries(base_view, dataset),
                                              progress=True)
     if not dataset.has_real_validation():
         figures["warning"] = SYNTHETIC_WARNING
     version = ModelVersion(
-        name=name, method=method, base=router.config.embed_model, path=name, dataset_hash=dataset.content_hash(),
+        name=name, method=method, base=view.config.embed_model, path=name, dataset_hash=dataset.content_hash(),
         figures=figures, validation=dict(result.val_metrics or {}),
         checkpoint=None,
     )
-    return router.registry.register(version)
+    return view.registry.register(version)
 
 
 def guarded_activate(
-    router: "AgenticRouter", name: str, check_queries: Path | None = None, dataset_path: Path | None = None,
+    view: "RouterView", name: str, check_queries: Path | None = None, dataset_path: Path | None = None,
     tolerance: float = 0.0, level: str | None = None,
 ) -> dict[str, Any]:
     """Activate ``name`` unless real labelled questions show it routes worse than the active version."""
@@ -98,14 +96,14 @@ def guarded_activate(
     elif dataset_path is not None:
         ds = RoutingDataset.load(dataset_path)
         if ds.has_real_validation():
-            queries = heldout_queries(router, ds)
+            queries = heldout_queries(view, ds)
     if not queries:
         logger.warning("no real labelled questions to check against: %s", SYNTHETIC_WARNING)
-        return {"activated": True, "checked": False, "warning": SYNTHETIC_WARNING, **activate(router, name)}
+        return {"activated": True, "checked": False, "warning": SYNTHETIC_WARNING, **activate(view.workspace, name)}
     level = level or "document"  # document level ranks external tools by name, so it fits mixed catalogs
-    current = "active" if router.embedder_version or router.reranker_version else "base"
-    version = router.registry.get(name)
-    systems = build_systems(router, [current, name], rerank=FUSION_DEPTH if version.method == "cross-encoder" else None,
+    current = "active" if view.embedder_version or view.reranker_version else "base"
+    version = view.registry.get(name)
+    systems = build_systems(view, [current, name], rerank=FUSION_DEPTH if version.method == "cross-encoder" else None,
                             reranker=name if version.method == "cross-encoder" else None)
     systems = [s for s in systems if s.name in (current, name)]
     results = run_systems(systems, queries, level)
@@ -114,16 +112,16 @@ def guarded_activate(
     if after + tolerance < before:
         return {"activated": False, **outcome,
                 "reason": f"{name} routes worse on real questions (hit@1 {after:.3f} < {before:.3f}); kept {current}"}
-    return {"activated": True, **outcome, **activate(router, name)}
+    return {"activated": True, **outcome, **activate(view.workspace, name)}
 
 
-def heldout_queries(router: "AgenticRouter", ds: RoutingDataset) -> list["LabelledQuery"]:
+def heldout_queries(view: "RouterView", ds: RoutingDataset) -> list["LabelledQuery"]:
     """The data set's val split as labelled questions at document level: a document tool counts by its
     document (any of its three tools answers the question), an external tool by its name."""
     from agentic_router.training.evaluate import LabelledQuery
 
     names = sorted({t for q in ds.qids("val") for t in ds.relevant_docs.get(q, [])})
-    specs = router.catalog.get_tools(names)
+    specs = view.catalog.get_tools(names)
     out = []
     for q in ds.qids("val"):
         gold = tuple(sorted({specs[t].doc_id or t if t in specs else t for t in ds.relevant_docs.get(q, [])}))
@@ -132,26 +130,25 @@ def heldout_queries(router: "AgenticRouter", ds: RoutingDataset) -> list["Labell
     return out
 
 
-def calibrate_version(router: "AgenticRouter", name: str, dataset_path: Path | None = None,
+def calibrate_version(view: "RouterView", name: str, dataset_path: Path | None = None,
                       queries_path: Path | None = None) -> dict[str, Any]:
     """Choose a trained reranker's fusion weight again, on the data set's held-out questions or on a file
     of labelled questions (e.g. fresh query logs), and store it with the version."""
-    from agentic_router.router.app import AgenticRouter
+    from agentic_router.router.models import load_reranker
     from agentic_router.training.evaluate import load_queries
     from agentic_router.training.fusion import calibrate_fusion
-    from agentic_router.training.trainers.cross_encoder import load_reranker
 
-    version = router.registry.get(name)
+    version = view.registry.get(name)
     if version.method != "cross-encoder":
         raise InputError(f"model {name!r} is a {version.method}; only a cross-encoder has a fusion weight")
     if (dataset_path is None) == (queries_path is None):
         raise InputError("give exactly one of a data set (its held-out questions) or a labelled queries file")
-    base_view = AgenticRouter(router.config, llm=None, embedder_version=None, reranker_version=None)
+    base_view = view.workspace.view(None, None)
     queries = (load_queries(queries_path) if queries_path is not None
                else heldout_queries(base_view, RoutingDataset.load(dataset_path)))
     if not queries:
         raise InputError("no labelled questions to calibrate on (the data set has no held-out split)")
-    fusion = calibrate_fusion(base_view, load_reranker(router.registry.model_path(version)), queries, progress=True)
+    fusion = calibrate_fusion(base_view, load_reranker(view.registry.model_path(version)), queries, progress=True)
     version.figures["fusion"] = fusion
-    router.registry.register(version)
+    view.registry.register(version)
     return fusion

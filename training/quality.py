@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Iterable, Sequence
 import numpy as np
 
 if TYPE_CHECKING:
-    from agentic_router.router.app import AgenticRouter
+    from agentic_router.router.workspace import RouterView
 
 _WORD = re.compile(r"[a-z0-9]+(?:['\-][a-z0-9]+)*")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[])")
@@ -145,7 +145,7 @@ class Funnel:
 
 
 # ---- round trip ---------------------------------------------------------------------------------------
-def round_trip(router: "AgenticRouter", queries: Sequence[str], targets: Sequence[tuple[str, str | None]],
+def round_trip(router: "RouterView", queries: Sequence[str], targets: Sequence[tuple[str, str | None]],
                k: int, progress: bool = False) -> list[bool]:
     """Does the current router put each query's source in its top ``k``? A target is ``(tool, doc_id)``:
     document tools are checked at document level (the doc among the first ``k`` distinct documents, since the
@@ -159,7 +159,7 @@ def round_trip(router: "AgenticRouter", queries: Sequence[str], targets: Sequenc
     for start in range(0, len(queries), 256):
         part = list(queries[start : start + 256])
         for query, vec, (tool, doc_id) in zip(part, embed_queries(router.embedder, part), targets[start:]):
-            hits = router.retriever.route_vector(query, np.asarray(vec, dtype=np.float32), 3 * k if doc_id else k)
+            hits = router.retriever.rank(query, np.asarray(vec, dtype=np.float32), 3 * k if doc_id else k)
             if doc_id:
                 out.append(doc_id in list(dict.fromkeys(h.doc_id or h.name for h in hits))[:k])
             else:

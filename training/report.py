@@ -26,35 +26,36 @@ TABLE_COLUMNS = ["hit@1", "hit@3", "hit@5", "hit@10", "mrr", "ndcg@10", "latency
 class RouterSystem:
     """A router (any embedder / reranker combination) as an evaluated system."""
 
-    def __init__(self, router: Any, name: str, rerank: int | None = None) -> None:
-        self.router, self.name, self.rerank = router, name, rerank
+    def __init__(self, view: Any, name: str, rerank: int | None = None) -> None:
+        self.router, self.name, self.rerank = view, name, rerank
 
     def rank(self, query: str, depth: int) -> list[RouteHit]:
         return self.router.route(query, depth, rerank=self.rerank)
 
 
-def build_systems(router: Any, names: Sequence[str], rerank: int | None = None,
+def build_systems(view: Any, names: Sequence[str], rerank: int | None = None,
                   reranker: str | None = None) -> list[RoutingSystem]:
     from agentic_router.router.activation import sync_collections
-    from agentic_router.router.app import AgenticRouter
+    from agentic_router.router.scoring import Weights
 
+    workspace = view.workspace
     systems: list[RoutingSystem] = []
-    ce = reranker if reranker is not None else router.reranker_version
+    ce = reranker if reranker is not None else view.reranker_version
     if rerank and ce is None:
         raise InputError("--rerank needs a cross-encoder: activate one or name it with --reranker")
     for name in names:
         if name == "bm25":
-            systems.append(Bm25Baseline(router.list_tools()))
+            systems.append(Bm25Baseline(view.list_tools()))
             continue
         if name == "lead":
-            docs = router.catalog.document_leads()
+            docs = view.catalog.document_leads()
             if not docs:
                 raise InputError("the 'lead' baseline needs ingested documents")
-            systems.append(LeadEmbeddingBaseline(router.embedder, docs))
+            systems.append(LeadEmbeddingBaseline(view.embedder, docs))
             continue
         if name == "dense":  # the active router without its lexical channel (an ablation)
-            target = AgenticRouter(router.config.with_overrides(lexical_weight=0.0), llm=None,
-                                   embedder_version=router.embedder_version, reranker_version=ce)
+            dense = Weights(view.weights.card_weight, 0.0, view.weights.kind_bonus)
+            target = workspace.view(view.embedder_version, ce, weights=dense)
             systems.append(RouterSystem(target, name))
             continue
         reranked = name.endswith("+rerank")  # e.g. "base+rerank": only this row is reranked
@@ -63,18 +64,16 @@ def build_systems(router: Any, names: Sequence[str], rerank: int | None = None,
                 raise InputError(f"{name} needs a cross-encoder: activate one or name it with --reranker")
             name = name[: -len("+rerank")]
         if name == "active":
-            emb = router.embedder_version
+            emb = view.embedder_version
         elif name == "base":
             emb = None
         else:
-            version = router.registry.get(name)
+            version = view.registry.get(name)
             if version.method == "cross-encoder":  # the active embedder, reranked by this version
-                systems.append(RouterSystem(
-                    AgenticRouter(router.config, llm=None, embedder_version=router.embedder_version, reranker_version=name),
-                    name, rerank or 20))
+                systems.append(RouterSystem(workspace.view(view.embedder_version, name), name, rerank or 20))
                 continue
             emb = name
-        target = AgenticRouter(router.config, llm=None, embedder_version=emb, reranker_version=ce)
+        target = workspace.view(emb, ce)
         sync_collections(target)
         if reranked:
             systems.append(RouterSystem(target, f"{name}+rerank", rerank or 20))

@@ -19,7 +19,7 @@ from agentic_router.training import prompts as P
 from agentic_router.training import quality as Q
 
 if TYPE_CHECKING:
-    from agentic_router.router.app import AgenticRouter
+    from agentic_router.router.workspace import RouterView
 
 SUMMARY_PER_DOC = 2
 KEYWORD_PER_DOC = 2
@@ -43,21 +43,18 @@ class Source:
     spec: Any = None  # ToolSpec of an external tool
 
 
-def chunk_rows(router: "AgenticRouter", doc_ids: set[str]) -> dict[str, list[tuple[int, str, str, str]]]:
+def chunk_rows(router: "RouterView", doc_ids: set[str]) -> dict[str, list[tuple[int, str, str, str]]]:
     """``doc_id -> [(chunk index, chunk id, raw text, title)]`` read from the chunks collection in pages."""
     rows: dict[str, list[tuple[int, str, str, str]]] = defaultdict(list)
-    total, page = router.chunks.count(), 2000
-    for offset in range(0, total, page):
-        got = router.chunks.get(include=["documents", "metadatas"], limit=page, offset=offset)
-        for cid, text, meta in zip(got["ids"], got["documents"] or [], got["metadatas"] or []):
-            doc_id = str((meta or {}).get("doc_id", ""))
-            if doc_id in doc_ids and text:
-                meta = meta or {}
-                rows[doc_id].append((int(meta.get("chunk", 0) or 0), cid, text, str(meta.get("title", ""))))
+    for row in router.catalog.iter_chunks():
+        meta, text = row["metadata"], row["document"]
+        doc_id = str(meta.get("doc_id", ""))
+        if doc_id in doc_ids and text:
+            rows[doc_id].append((int(meta.get("chunk", 0) or 0), row["id"], text, str(meta.get("title", ""))))
     return rows
 
 
-def plan_sources(router: "AgenticRouter", tools: list, per_chunk: int, per_tool: int, max_questions: int | None,
+def plan_sources(router: "RouterView", tools: list, per_chunk: int, per_tool: int, max_questions: int | None,
           seed: int) -> tuple[list[Source], int]:
     rng = random.Random(seed)
     docs: dict[str, dict[str, Any]] = defaultdict(dict)

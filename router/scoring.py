@@ -1,0 +1,100 @@
+"""Scoring: from the evidence the retriever gathered to a ranked list of tools. Pure functions, no I/O.
+
+Evidence per candidate tool (see ``Evidence``):
+- ``card``: cosine similarity of the question to the tool card (readable name, description, parameters);
+- ``chunk``: for a document tool, the similarity of the question to the best chunk of its document among the
+  nearest chunks (a question about a detail deep inside a paper resembles the passage that answers it, not
+  the paper's description);
+- ``lex_cards`` / ``lex_docs``: BM25 over the cards and over the chunks, divided by the best BM25 score of
+  the question, for the rare exact words a question shares with its answer.
+
+    dense = card_weight * card + (1 - card_weight) * chunk    (document tools; external tools: card)
+    score = (1 - lexical_weight) * dense + lexical_weight * lexical (+ kind_bonus for the kind asked for)
+
+The kind bonus (overview questions -> summary, bare terms -> keyword, otherwise vector) orders a document's
+three tools without changing which document comes first. Keeping this a pure function of (evidence,
+weights) is what lets weights be chosen per catalog and every channel be evaluated alone.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from agentic_router.indexes.schema import RouteHit, ToolSpec
+
+_SUMMARY_INTENT = re.compile(
+    r"\b(summar\w*|overview|outline|gist|main (?:idea|point|finding|topic|contribution)s?|key (?:points|findings)|"
+    r"what is (?:this|the) (?:document|paper|article|text) about|about what|compare|comparison|in general)\b",
+    re.I,
+)
+_QUESTION_WORD = re.compile(r"\b(what|which|who|whom|whose|when|where|why|how|is|are|does|do|did|can|could)\b", re.I)
+_QUOTED = re.compile(r"\"[^\"]{2,}\"")
+
+
+def kind_intent(query: str) -> str:
+    """Which index kind a question calls for: overview questions -> summary, bare terms or a quoted phrase ->
+    keyword, everything else (most questions ask for a fact) -> vector."""
+    if _SUMMARY_INTENT.search(query):
+        return "summary"
+    words = query.split()
+    if len(words) <= 3 and not _QUESTION_WORD.search(query) and not query.rstrip().endswith("?"):
+        return "keyword"
+    if _QUOTED.search(query):
+        return "keyword"
+    return "vector"
+
+
+@dataclass(frozen=True)
+class Weights:
+    """How the channels are mixed (``RouterConfig`` holds the configured values)."""
+
+    card_weight: float = 0.15
+    lexical_weight: float = 0.4
+    kind_bonus: float = 0.05
+
+
+@dataclass
+class Evidence:
+    """Everything known about the candidates of one question; filled by the retriever."""
+
+    intent: str = "vector"
+    specs: dict[str, ToolSpec] = field(default_factory=dict)
+    card: dict[str, float] = field(default_factory=dict)  # tool name -> cosine to its card
+    chunk: dict[str, float] = field(default_factory=dict)  # doc_id -> best chunk cosine
+    passages: dict[str, str] = field(default_factory=dict)  # doc_id -> text of that best chunk
+    lex_cards: dict[str, float] = field(default_factory=dict)  # tool name -> BM25 / best BM25
+    lex_docs: dict[str, float] = field(default_factory=dict)  # doc_id -> best chunk BM25 / best BM25
+
+
+def score(evidence: Evidence, weights: Weights) -> list[RouteHit]:
+    """Every candidate scored and ranked (best first; ties by name, so the order is deterministic).
+
+    A document with no chunk among the nearest ones gets the weakest chunk similarity that was seen: it is
+    at most that close, and a zero would sink a document whose card matches well."""
+    floor = min(evidence.chunk.values()) if evidence.chunk else 0.0
+    lam = weights.lexical_weight
+    hits = []
+    for name, spec in evidence.specs.items():
+        card = evidence.card.get(name, 0.0)
+        if spec.kind == "external":
+            value = (1 - lam) * card + lam * evidence.lex_cards.get(name, 0.0)
+            hits.append(make_hit(spec, value, card, None))
+            continue
+        doc = spec.doc_id or ""
+        chunk = evidence.chunk.get(doc, floor)
+        dense = weights.card_weight * card + (1 - weights.card_weight) * chunk
+        value = (1 - lam) * dense + lam * evidence.lex_docs.get(doc, 0.0)
+        value += weights.kind_bonus if spec.kind == evidence.intent else 0.0
+        hits.append(make_hit(spec, value, card, chunk, evidence.passages.get(doc)))
+    hits.sort(key=lambda h: (-h.score, h.name))
+    return hits
+
+
+def make_hit(spec: ToolSpec, value: float, card: float | None, chunk: float | None,
+             passage: str | None = None) -> RouteHit:
+    return RouteHit(
+        name=spec.name, score=round(float(value), 6), kind=spec.kind, doc_id=spec.doc_id, tool_id=spec.tool_id,
+        description=spec.description, card_score=None if card is None else round(card, 6),
+        evidence_score=None if chunk is None else round(chunk, 6), evidence=passage,
+    )

@@ -1,0 +1,176 @@
+"""A workspace, and cheap views of it under one model configuration each.
+
+``Workspace`` holds what every view shares: settings, the catalog rows (SQLite), the Chroma client, the
+model registry and the BM25 cache. ``RouterView`` is the router as one combination of embedder version and
+reranker sees the workspace: its embedders, its catalog vectors, its retriever. Evaluation compares
+versions side by side and training needs the base model's view; making a view loads its models on first
+use and opens no store again.
+"""
+
+from __future__ import annotations
+
+import threading
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from agentic_router.indexes.catalog import Catalog, CatalogDB
+from agentic_router.indexes.config import RouterConfig
+from agentic_router.indexes.embeddings import load_embedder, model_tag
+from agentic_router.indexes.errors import InputError, ModelError
+from agentic_router.indexes.lexical import LexicalCache, default_stopwords
+from agentic_router.indexes.schema import RouteHit, ToolSpec
+from agentic_router.indexes.store import chroma_client
+from agentic_router.router.models import load_adapter_embedding, load_reranker
+from agentic_router.router.registry import BASE, ModelRegistry, ModelVersion
+from agentic_router.router.rerank import DEFAULT_WEIGHT, rerank_hits
+from agentic_router.router.retriever import ToolRetriever
+from agentic_router.router.scoring import Weights
+
+if TYPE_CHECKING:
+    from llama_index.core.base.embeddings.base import BaseEmbedding
+    from sentence_transformers import CrossEncoder
+
+    from agentic_router.indexes.embeddings import SentenceEmbedding
+
+ACTIVE = "active"
+
+
+class Workspace:
+    """Settings, catalog, Chroma client, registry and BM25 cache of one workspace folder."""
+
+    def __init__(self, config: RouterConfig) -> None:
+        self.config = config
+        config.workspace.mkdir(parents=True, exist_ok=True)
+        self.registry = ModelRegistry(config.models_dir)
+        self.lexical = LexicalCache(config.workspace / "lexical", default_stopwords())
+        self._catalogs: dict[str, Catalog] = {}
+        self._views: dict[tuple[Any, ...], RouterView] = {}
+        self._lock = threading.Lock()
+
+    @cached_property
+    def db(self) -> CatalogDB:
+        return CatalogDB(self.config.catalog_path)
+
+    @cached_property
+    def client(self) -> Any:  # chromadb ClientAPI
+        return chroma_client(self.config.chroma_dir)
+
+    def catalog(self, tag: str) -> Catalog:
+        """The catalog seen through the vectors of the embedder named by ``tag``."""
+        with self._lock:
+            if tag not in self._catalogs:
+                self._catalogs[tag] = Catalog(self.db, self.client, tag)
+            return self._catalogs[tag]
+
+    def view(self, embedder: str | None = ACTIVE, reranker: str | None = ACTIVE,
+             weights: Weights | None = None) -> "RouterView":
+        """A view under ``embedder``/``reranker`` (a registry name, None or ``"base"`` for the base model,
+        ``"active"`` for what ``models activate`` chose); the same arguments give the same view."""
+        active = self.registry.active()
+        emb = active["embedder"] if embedder == ACTIVE else embedder
+        rer = active["reranker"] if reranker == ACTIVE else reranker
+        emb = None if emb == BASE else emb
+        rer = None if rer == BASE else rer
+        weights = weights or Weights(self.config.card_weight, self.config.lexical_weight, self.config.kind_bonus)
+        key = (emb, rer, weights)
+        with self._lock:
+            if key not in self._views:
+                self._views[key] = RouterView(self, emb, rer, weights)
+            return self._views[key]
+
+    def close(self) -> None:
+        if "db" in self.__dict__:
+            self.db.close()
+
+
+class RouterView:
+    """The router under one embedder version and one reranker (each may be None: the base model, no
+    reranker). Models load on first use."""
+
+    def __init__(self, workspace: Workspace, embedder_version: str | None, reranker_version: str | None,
+                 weights: Weights) -> None:
+        self.workspace = workspace
+        self.embedder_version = embedder_version
+        self.reranker_version = reranker_version
+        self.weights = weights
+
+    @property
+    def config(self) -> RouterConfig:
+        return self.workspace.config
+
+    @property
+    def registry(self) -> ModelRegistry:
+        return self.workspace.registry
+
+    @cached_property
+    def _versions(self) -> tuple[str, ModelVersion | None]:
+        """(document-side model name or path, the adapter version or None)."""
+        if self.embedder_version is None:
+            return self.config.embed_model, None
+        version = self.registry.get(self.embedder_version)
+        if version.method == "full":
+            return str(self.registry.model_path(version)), None
+        if version.method == "adapter":
+            return self.config.embed_model, version
+        raise ModelError(f"model {version.name!r} is a {version.method}, not an embedder")
+
+    @cached_property
+    def embedder(self) -> "SentenceEmbedding":
+        """Embeds documents and tool cards (the base model, or a full fine-tune)."""
+        return load_embedder(self.config, model=self._versions[0])
+
+    @cached_property
+    def query_embedder(self) -> "BaseEmbedding":
+        """Embeds questions: the document-side embedder, behind the adapter if this view has one."""
+        adapter = self._versions[1]
+        if adapter is None:
+            return self.embedder
+        return load_adapter_embedding(self.embedder, self.registry.model_path(adapter), adapter.checkpoint)
+
+    @cached_property
+    def reranker(self) -> "CrossEncoder | None":
+        if self.reranker_version is None:
+            return None
+        version = self.registry.get(self.reranker_version)
+        if version.method != "cross-encoder":
+            raise ModelError(f"model {version.name!r} is a {version.method}, not a cross-encoder")
+        return load_reranker(self.registry.model_path(version))
+
+    @cached_property
+    def reranker_weight(self) -> float | None:
+        """How much the reranker's score adds to the router's (chosen on held-out questions when it was
+        trained; ``None`` = its order alone). See ``router.rerank``."""
+        if self.reranker_version is None:
+            return None
+        fusion = self.registry.get(self.reranker_version).figures.get("fusion") or {}
+        return fusion["weight"] if "weight" in fusion else DEFAULT_WEIGHT
+
+    @cached_property
+    def tag(self) -> str:
+        # Collections are named after the version, not its path: the same workspace reached through another
+        # path (relative, absolute, moved) must find the same vectors. Adapters share the base vectors.
+        if self._versions[1] is None and self.embedder_version is not None:
+            return model_tag(f"version:{self.embedder_version}")
+        return model_tag(self.config.embed_model)
+
+    @cached_property
+    def catalog(self) -> Catalog:
+        return self.workspace.catalog(self.tag)
+
+    @cached_property
+    def retriever(self) -> ToolRetriever:
+        return ToolRetriever(self.catalog, self.query_embedder, self.weights, lexical=self.workspace.lexical,
+                             top_k=self.config.top_k, chunk_candidates=self.config.chunk_candidates)
+
+    def list_tools(self, kind: str | None = None) -> list[ToolSpec]:
+        return self.catalog.list_tools(kind)
+
+    def route(self, query: str, k: int | None = None, rerank: int | None = None) -> list[RouteHit]:
+        """Rank tools; with ``rerank=N`` the router's top N are reordered by this view's cross-encoder."""
+        k = k or self.config.top_k
+        if not rerank:
+            return self.retriever.route(query, k)
+        if self.reranker is None:
+            raise InputError("no cross-encoder is active: train one (train --method cross-encoder) and activate it")
+        hits = self.retriever.route(query, max(rerank, k))
+        return (rerank_hits(self.reranker, query, hits[:rerank], self.reranker_weight) + hits[rerank:])[:k]
