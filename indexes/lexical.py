@@ -15,6 +15,7 @@ import json
 import logging
 import re
 import shutil
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
@@ -29,7 +30,10 @@ _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
 
 def default_stopwords() -> frozenset[str]:
-    """LlamaIndex ships NLTK's English stopwords offline; add words frequent in any paper or tool card."""
+    """Words that carry no evidence about *which document or tool* a text is about: NLTK's English list
+    (LlamaIndex ships it offline) plus words frequent in any paper or tool card ("study", "results", "data",
+    "figure", "doi"). For BM25 and for the keywords written into tool descriptions, where a word every
+    document uses only adds noise. ``FUNCTION_WORDS`` is the list for judging questions."""
     from llama_index.core.utils import globals_helper
 
     extra = {
@@ -42,11 +46,35 @@ def default_stopwords() -> frozenset[str]:
     return frozenset(set(globals_helper.stopwords) | extra)
 
 
+FUNCTION_WORDS = frozenset(
+    "a an the and or but if of at by for with about against between into through during before after above below to "
+    "from up down in out on off over under again further then once here there when where why how all any both each "
+    "few more most other some such no nor not only own same so than too very can will just should now is are was "
+    "were be been being have has had having do does did doing i me my we our you your he him his she her it its they "
+    "them their what which who whom this that these those am would could also may might must shall".split()
+)
+"""Grammar words only: for judging generated questions (chatter has fewer than two other words), a
+passage's key term, a document's distinctive terms and a tool's key phrases. Unlike ``default_stopwords`` it
+keeps "study", "data", "results", "new": in a question they are content ("Which data were collected?" is a
+question, not chatter), and the distinctive terms are tf-idf ranked, so idf already sinks words every
+document uses. Merging the two lists changed the chatter verdict on 13 of 4,615 COVID-QA sentences and the
+key term of 20 of 1,588 passages, so generated data would change: two lists, each for its own job."""
+
+
 def import_bm25s():  # noqa: ANN202 - the module
-    """bm25s sets its own logger to DEBUG when imported; put it back to WARNING so it does not spam stderr."""
+    """Import bm25s without changing logging for the rest of the process.
+
+    bm25s sets its "bm25s" logger to DEBUG on first import, so its debug lines reach any handler the
+    application installed (``basicConfig(level=INFO)`` prints them). Undo exactly that: the logger gets back
+    the level it had before the import (normally NOTSET, i.e. it follows the application's settings). An
+    import done by someone else earlier is left as that code chose."""
+    if "bm25s" in sys.modules:
+        return sys.modules["bm25s"]
+    bm25s_logger = logging.getLogger("bm25s")
+    before = bm25s_logger.level
     import bm25s
 
-    logging.getLogger("bm25s").setLevel(logging.WARNING)
+    bm25s_logger.setLevel(before)
     return bm25s
 
 

@@ -16,10 +16,9 @@ import tempfile
 import time
 from pathlib import Path
 
-
 from agentic_router.indexes.embeddings import resolve_model_path
 from agentic_router.training.dataset import RoutingDataset
-from agentic_router.training.trainers.common import TrainSettings
+from agentic_router.training.trainers.common import TrainSettings, corpus_texts, encode, load_bi_encoder, torch_threads
 
 
 def synthetic_dataset(pairs: int, tools: int, chunks: int, chunk_share: float, val: int, seed: int) -> RoutingDataset:
@@ -53,8 +52,6 @@ def synthetic_dataset(pairs: int, tools: int, chunks: int, chunk_share: float, v
 
 def stored_vectors(ds: RoutingDataset, base: str, threads: int | None) -> dict[str, list[float]]:
     """What the vector store would hand over: fp32 base-model vectors of every card and chunk (untimed)."""
-    from agentic_router.training.trainers.common import corpus_texts, encode, load_bi_encoder, torch_threads
-
     texts = corpus_texts(ds)
     with torch_threads(threads):
         vectors = encode(load_bi_encoder(base, "cpu"), list(texts.values()), "text", show_progress=True)

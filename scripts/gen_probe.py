@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 
 
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("workspace")
@@ -29,18 +28,16 @@ def main() -> None:
     args = ap.parse_args()
 
     from agentic_router.router.app import AgenticRouter
-    from agentic_router.training import generate as G
-    from agentic_router.training import quality as Q
-    from agentic_router.training.generate import generate_dataset
+    from agentic_router.training import generate
 
     trace: list[dict] = []
     if args.dump:  # record each raw question's fate: filtered stage or round-trip verdict
-        filtered, round_trip = G._filtered, Q.round_trip
+        filtered, round_trip = generate._filtered, generate.round_trip
 
         def traced_filter(src, item, funnel, examples):  # noqa: ANN001, ANN202
             cand = filtered(src, item, funnel, examples)
-            trace.append({"kind": src.kind, "raw": item["q"], "origin": item.get("o"),
-                          "passed_filters": cand is not None, "clean": cand.q if cand else None,
+            trace.append({"kind": src.kind, "raw": item["query"], "origin": item.get("origin"),
+                          "passed_filters": cand is not None, "clean": cand.query if cand else None,
                           "source": src.text[:300]})
             return cand
 
@@ -52,14 +49,14 @@ def main() -> None:
                     row["round_trip"] = verdict[row["clean"]]
             return ok
 
-        G._filtered, Q.round_trip = traced_filter, traced_round_trip
+        generate._filtered, generate.round_trip = traced_filter, traced_round_trip  # generate's own references
 
     router = AgenticRouter.open(args.workspace, llm_provider=args.llm)
     llm = router.llm
     out = Path(args.out or Path(args.workspace).parent / f"probe_{Path(args.workspace).name}_{args.llm}.json")
     start = time.perf_counter()
-    ds = generate_dataset(router, llm=llm, out=out, per_chunk=args.per_chunk, per_tool=args.per_tool,
-                          max_questions=args.max_questions, batch_size=args.batch_size, seed=args.seed)
+    ds = generate.generate_dataset(router.view, llm=llm, out=out, per_chunk=args.per_chunk, per_tool=args.per_tool,
+                                   max_questions=args.max_questions, batch_size=args.batch_size, seed=args.seed)
     elapsed = time.perf_counter() - start
     meta = dict(ds.meta)
     report = {k: meta.get(k) for k in ("sources", "skipped_chunks", "funnel", "kept", "kept_by_kind", "kept_by_origin",

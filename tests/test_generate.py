@@ -9,7 +9,7 @@ import pytest
 
 from agentic_router.indexes.errors import InputError
 from agentic_router.indexes.schema import ToolSpec
-from agentic_router.training import quality as Q
+from agentic_router.training import quality
 from agentic_router.training.dataset import RoutingDataset
 from agentic_router.training.generate import SYNTHETIC_WARNING, generate_dataset
 from agentic_router.training.sources import plan_sources, source_prompts
@@ -129,20 +129,20 @@ def test_from_queries_bad_files(catalog, tmp_path):
 
 # ---- quality filters ------------------------------------------------------------------------------------
 def test_quality_filters():
-    assert Q.is_chatter("What a great question! Let me think")
-    assert Q.is_chatter("Sure, here is a question about the passage")
-    assert Q.is_chatter("I'm sorry, as an AI I cannot do that")
-    assert Q.is_chatter("What is it?")  # no content
-    assert not Q.is_chatter("What does chlorophyll absorb?")
+    assert quality.is_chatter("What a great question! Let me think")
+    assert quality.is_chatter("Sure, here is a question about the passage")
+    assert quality.is_chatter("I'm sorry, as an AI I cannot do that")
+    assert quality.is_chatter("What is it?")  # no content
+    assert not quality.is_chatter("What does chlorophyll absorb?")
     passage = "Chlorophyll in the chloroplasts absorbs mostly red and blue light and reflects green light back."
-    assert Q.copies_span("Why does chlorophyll in the chloroplasts absorb mostly red and blue light?", passage) is False
-    assert Q.copies_span("Is it true that chlorophyll in the chloroplasts absorbs mostly red and blue light?", passage)
-    assert not Q.length_ok("Why green?") and Q.length_ok("Why are leaves green?")
-    assert not Q.length_ok(" ".join(["word"] * 41))
-    assert Q.degenerate("the most recent record of the most recent record of the most recent record of")
-    assert Q.degenerate("Summarise what is known about the role of the") and not Q.degenerate("What is it used for?")
-    assert Q.clean_generation("Question 1: What does the Calvin cycle fix") == "What does the Calvin cycle fix?"
-    dedup = Q.NearDuplicates()
+    assert quality.copies_span("Why does chlorophyll in the chloroplasts absorb mostly red and blue light?", passage) is False
+    assert quality.copies_span("Is it true that chlorophyll in the chloroplasts absorbs mostly red and blue light?", passage)
+    assert not quality.length_ok("Why green?") and quality.length_ok("Why are leaves green?")
+    assert not quality.length_ok(" ".join(["word"] * 41))
+    assert quality.degenerate("the most recent record of the most recent record of the most recent record of")
+    assert quality.degenerate("Summarise what is known about the role of the") and not quality.degenerate("What is it used for?")
+    assert quality.clean_generation("Question 1: What does the Calvin cycle fix") == "What does the Calvin cycle fix?"
+    dedup = quality.NearDuplicates()
     assert dedup.add("What does the Calvin cycle fix in plants and algae today?")
     assert not dedup.add("what does the calvin cycle fix in plants and algae today")  # exact after normalising
     assert not dedup.add("What does the Calvin cycle fix in the plants and algae today?")  # Jaccard 0.91
@@ -154,7 +154,7 @@ def test_round_trip_drops_a_query_that_routes_elsewhere(catalog):
     queries = ["How does chlorophyll absorb red and blue light?"] * 2 + ["weather forecast for a city"]
     targets = [("vector_the_rust_borrow_checker", docs["checker"]), ("vector_photosynthesis_in_plants", docs["plants"]),
                ("get_weather", None)]
-    assert Q.round_trip(catalog, queries, targets, k=1) == [False, True, True]
+    assert quality.round_trip(catalog, queries, targets, k=1) == [False, True, True]
 
 
 def test_off_topic_llm_questions_are_dropped_and_fall_back(catalog, tmp_path):

@@ -6,7 +6,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from agentic_router.indexes.lexical import tokenize
+from agentic_router.indexes.embeddings import embed_texts
+from agentic_router.indexes.lexical import default_stopwords, import_bm25s, tokenize
 from agentic_router.indexes.schema import RouteHit, ToolSpec
 
 
@@ -14,7 +15,6 @@ class LeadEmbeddingBaseline:
     """One vector per document: its title + first ``chars`` characters (the plain approach)."""
 
     def __init__(self, embedder: Any, docs: Sequence[tuple[str, str, str]], chars: int = 2000) -> None:
-        from agentic_router.indexes.embeddings import embed_texts
 
         self.name = "lead"
         self.embedder = embedder
@@ -36,7 +36,6 @@ class Bm25Baseline:
     """Lexical baseline: BM25 (bm25s) over the same tool cards the router embeds."""
 
     def __init__(self, specs: Sequence[ToolSpec]) -> None:
-        from agentic_router.indexes.lexical import default_stopwords, import_bm25s
 
         bm25s = import_bm25s()
         self.stopwords = default_stopwords()

@@ -49,16 +49,6 @@ class RoutingDataset:
     def qids(self, split: str | None = None) -> list[str]:
         return [q for q in self.queries if split is None or self.split.get(q, "train") == split]
 
-    def router_pairs(self, split: str | None = "train") -> list[tuple[str, str, str]]:
-        """``(qid, query, positive tool card)``, one row per relevant tool."""
-        return [(q, self.queries[q], self.corpus[t]) for q in self.qids(split) for t in self.relevant_docs.get(q, [])
-                if t in self.corpus]
-
-    def chunk_pairs(self, split: str | None = "train") -> list[tuple[str, str, str]]:
-        """``(qid, query, positive chunk)`` for questions generated from a chunk."""
-        return [(q, self.queries[q], self.chunks[c]) for q in self.qids(split) for c in self.relevant_chunks.get(q, [])
-                if c in self.chunks]
-
     def has_real_validation(self) -> bool:
         """True when validation questions come from real logs rather than generated ones."""
         val = self.qids("val")

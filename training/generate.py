@@ -36,9 +36,22 @@ from typing import TYPE_CHECKING, Any
 
 from agentic_router.indexes.errors import InputError
 from agentic_router.indexes.schema import stable_hash
-from agentic_router.training import prompts as P
-from agentic_router.training import quality as Q
 from agentic_router.training.dataset import RoutingDataset
+from agentic_router.training.logs import add_generated, dataset_from_logs
+from agentic_router.training.prompts import cpu_tuning, example_texts, llm_name
+from agentic_router.training.quality import (
+    MIN_WORDS,
+    Funnel,
+    NearDuplicates,
+    clean_generation,
+    copies_span,
+    degenerate,
+    is_chatter,
+    length_ok,
+    normalize,
+    round_trip,
+    sample_kept,
+)
 from agentic_router.training.sources import Source, plan_sources, pseudo_queries, source_prompts
 
 if TYPE_CHECKING:
@@ -50,6 +63,8 @@ log = logging.getLogger(__name__)
 SYNTHETIC_WARNING = ("validation questions are generated, not real: they cannot show a loss on real queries; "
                      "evaluate with `eval --queries` on real labelled questions")
 PROGRESS_VERSION = 1
+# Progress files from before the raw keys were spelt out are still read, so hours of generation can resume.
+_OLD_KEYS = {"q": "query", "o": "origin"}
 
 
 def generate_dataset(
@@ -69,12 +84,8 @@ def generate_dataset(
     if not tools:
         raise InputError("the catalog is empty: ingest documents or add tools first")
     if from_queries is not None:
-        from agentic_router.training.logs import dataset_from_logs
-
         ds = dataset_from_logs(router, Path(from_queries), val_fraction, seed)
         if augment:
-            from agentic_router.training.logs import add_generated
-
             extra = generate_dataset(router, llm=llm, out=out.with_name(out.stem + ".generated.json"),
                                      per_chunk=per_chunk, per_tool=per_tool, max_questions=max_questions,
                                      val_fraction=0.0, seed=seed, round_trip_k=round_trip_k,
@@ -88,7 +99,7 @@ def generate_dataset(
         raise InputError("nothing to generate from: raise --per-chunk/--per-tool or ingest documents")
     planned = time.perf_counter()
     settings = {"seed": seed, "per_chunk": per_chunk, "per_tool": per_tool, "max_questions": max_questions,
-                "llm": P.llm_name(llm), "catalog": stable_hash(sorted(t.tool_id for t in tools)),
+                "llm": llm_name(llm), "catalog": stable_hash(sorted(t.tool_id for t in tools)),
                 "version": PROGRESS_VERSION}
     progress_path = out.with_name(out.name + ".progress.jsonl")
     raw = _load_progress(progress_path, settings)
@@ -155,14 +166,14 @@ def _produce(sources: list[Source], raw: dict[str, list[dict[str, str]]], llm: "
             return stats
         bar = tqdm(total=len(jobs), desc="generate", unit="q", disable=not progress)
         t0, done = time.perf_counter(), 0
-        with P.cpu_tuning(llm) as tuner:
+        with cpu_tuning(llm) as tuner:
             for b in range(0, len(jobs), batch_size):
                 batch = jobs[b : b + batch_size]
                 texts = tuner.run(llm, [j[2] for j in batch], max(j[4] for j in batch))
                 for (src, i, _, start, _), text in zip(batch, texts):
                     text = text.strip()  # chat models may repeat the start words themselves
-                    q = text if text.lower().startswith(start.lower()) else f"{start} {text}".strip()
-                    pending[src.key][i] = {"q": q, "o": "llm"}
+                    question = text if text.lower().startswith(start.lower()) else f"{start} {text}".strip()
+                    pending[src.key][i] = {"query": question, "origin": "llm"}
                     if all(x is not None for x in pending[src.key]):
                         finish(src, pending.pop(src.key))  # type: ignore[arg-type]
                 fh.flush()
@@ -192,8 +203,8 @@ def _load_progress(path: Path, settings: dict) -> dict[str, list[dict[str, str]]
     for line in lines[1:]:
         try:  # the last line may be cut by a crash: ignore it, that source is redone
             row = json.loads(line)
-            raw[row["key"]] = row["raw"]
-        except (json.JSONDecodeError, KeyError, TypeError):
+            raw[row["key"]] = [{_OLD_KEYS.get(k, k): v for k, v in item.items()} for item in row["raw"]]
+        except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
             continue
     return raw
 
@@ -202,25 +213,25 @@ def _load_progress(path: Path, settings: dict) -> dict[str, list[dict[str, str]]
 @dataclass
 class _Cand:
     src: Source
-    q: str
+    query: str
     origin: str
     chunk: str | None = None  # key in ``chunks``
     positive: str | None = None
 
 
-def _filtered(src: Source, item: dict[str, str], funnel: Q.Funnel, examples: set[str]) -> _Cand | None:
+def _filtered(src: Source, item: dict[str, str], funnel: Funnel, examples: set[str]) -> _Cand | None:
     """Per-question filters (cleaning, chatter, length, copy); counts each stage in ``funnel``."""
-    origin = item.get("o", "ict")
+    origin = item.get("origin", "ict")
     funnel.count(origin, "generated", src.kind)
     llm = origin == "llm"
-    text = Q.clean_generation(item["q"], question=llm or src.kind == "vector")
-    if not text or (llm and (Q.is_chatter(text) or Q.degenerate(text) or Q.normalize(text) in examples)):
+    text = clean_generation(item["query"], question=llm or src.kind == "vector")
+    if not text or (llm and (is_chatter(text) or degenerate(text) or normalize(text) in examples)):
         return None
     funnel.count(origin, "after_chatter", src.kind)
-    if not Q.length_ok(text, Q.MIN_WORDS if llm else 1):
+    if not length_ok(text, MIN_WORDS if llm else 1):
         return None
     funnel.count(origin, "after_length", src.kind)
-    if llm and Q.copies_span(text, src.text):
+    if llm and copies_span(text, src.text):
         return None
     funnel.count(origin, "after_copy", src.kind)
     chunk = item.get("chunk") or (src.chunk_id if src.kind == "vector" else None)
@@ -229,16 +240,16 @@ def _filtered(src: Source, item: dict[str, str], funnel: Q.Funnel, examples: set
 
 def _assemble(router: "RouterView", tools: list, sources: list[Source], raw: dict[str, list[dict[str, str]]],
               used_llm: bool, seed: int, k: int, progress: bool) -> tuple[RoutingDataset, dict[str, Any]]:
-    funnel, dedup = Q.Funnel(), Q.NearDuplicates()
-    examples = {Q.normalize(e) for e in P.example_texts()}
+    funnel, dedup = Funnel(), NearDuplicates()
+    examples = {normalize(e) for e in example_texts()}
     cands = []
     for src in sources:
         for item in raw.get(src.key, []):
             cand = _filtered(src, item, funnel, examples)
-            if cand is not None and dedup.add(cand.q):
+            if cand is not None and dedup.add(cand.query):
                 funnel.count(cand.origin, "after_dedup", cand.src.kind)
                 cands.append(cand)
-    ok = Q.round_trip(router, [c.q for c in cands], [(c.src.tool, c.src.doc_id) for c in cands], k, progress)
+    ok = round_trip(router, [c.query for c in cands], [(c.src.tool, c.src.doc_id) for c in cands], k, progress)
     kept = [c for c, good in zip(cands, ok) if good]
     for c in kept:
         funnel.count(c.origin, "kept", c.src.kind)
@@ -250,13 +261,13 @@ def _assemble(router: "RouterView", tools: list, sources: list[Source], raw: dic
         "kept_by_origin": dict(Counter(ds.origin.values())),
         "fallback": {"tools": sum(fallback.values()), "questions": n_fallback, "by_kind": dict(fallback)},
         "uncovered_tools": uncovered[:50], "targeted_tools": len({s.tool for s in sources}),
-        "sample": [{"query": c.q, "tool": c.src.tool, "kind": c.src.kind, "origin": c.origin}
-                   for c in Q.sample_kept([c for c in kept if c.origin == "llm"] or kept, rng)],
+        "sample": [{"query": c.query, "tool": c.src.tool, "kind": c.src.kind, "origin": c.origin}
+                   for c in sample_kept([c for c in kept if c.origin == "llm"] or kept, rng)],
     }
     return ds, meta
 
 
-def _fallback(sources: list[Source], kept: list[_Cand], dedup: Q.NearDuplicates,
+def _fallback(sources: list[Source], kept: list[_Cand], dedup: NearDuplicates,
               seed: int) -> tuple[Counter[str], int, list[str]]:
     """Pseudo-queries for every targeted tool left without a kept question (appended to ``kept``)."""
     covered = {c.src.tool for c in kept}
@@ -271,7 +282,7 @@ def _fallback(sources: list[Source], kept: list[_Cand], dedup: Q.NearDuplicates,
         added = 0
         for alt in srcs:
             for item in pseudo_queries(alt, seed, max(alt.n, 1)):
-                text = Q.clean_generation(item["q"], question=alt.kind == "vector")
+                text = clean_generation(item["query"], question=alt.kind == "vector")
                 if text and dedup.add(text):
                     chunk = item.get("chunk") or (alt.chunk_id if alt.kind == "vector" else None)
                     kept.append(_Cand(alt, text, "ict", chunk, item.get("positive")))
@@ -291,7 +302,7 @@ def _build(tools: list, kept: list[_Cand]) -> RoutingDataset:
     ds = RoutingDataset()
     for i, c in enumerate(kept):
         qid = f"q{i:05d}"
-        ds.queries[qid], ds.relevant_docs[qid] = c.q, [c.src.tool]
+        ds.queries[qid], ds.relevant_docs[qid] = c.query, [c.src.tool]
         ds.kinds[qid], ds.origin[qid] = c.src.kind, c.origin
         ds.corpus[c.src.tool] = specs[c.src.tool].card()
         if c.chunk:

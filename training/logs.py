@@ -15,8 +15,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from agentic_router.indexes.embeddings import embed_queries
 from agentic_router.indexes.errors import InputError
+from agentic_router.indexes.lexical import default_stopwords, tokenize
 from agentic_router.training.dataset import RoutingDataset
+from agentic_router.training.evaluate import load_queries
 
 if TYPE_CHECKING:
     from agentic_router.router.workspace import RouterView
@@ -26,7 +29,6 @@ OVERLAP_WEIGHT = 0.5  # word overlap finds the passage holding the answer's word
 
 def dataset_from_logs(view: "RouterView", path: Path, val_fraction: float, seed: int) -> RoutingDataset:
     """Gold ids are tool names or doc_ids; a doc_id stands for that document's vector tool (kind "vector")."""
-    from agentic_router.training.evaluate import load_queries
 
     tools = view.list_tools()
     rows = load_queries(path)
@@ -65,8 +67,6 @@ def dataset_from_logs(view: "RouterView", path: Path, val_fraction: float, seed:
 
 def assign_best_chunks(view: "RouterView", ds: RoutingDataset, gold_docs: dict[str, list[str]]) -> int:
     """Set ``relevant_chunks[q]`` to the best chunk of each gold document of ``q``; returns how many got one."""
-    from agentic_router.indexes.embeddings import embed_queries
-    from agentic_router.indexes.lexical import default_stopwords, tokenize
 
     wanted = {d for docs in gold_docs.values() for d in docs}
     if not wanted:

@@ -2,20 +2,23 @@
 
 ``ranked`` is the system's ordered list of ids (documents or tools), ``gold`` the set of correct ids;
 several gold ids are allowed (multi-tool questions), and a query counts as a hit at k when any gold id is
-among the first k.
+among the first k. Ids may be any hashable value: the adapter trainer scores row numbers of its cached
+vectors. This is the one definition of the figures; the full and cross-encoder trainers validate with
+sentence-transformers' evaluators, which run inside the transformers training loop.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Iterable, Sequence
+from typing import Hashable, Iterable, Sequence, TypeVar
 
 HIT_KS = (1, 3, 5, 10)
+Id = TypeVar("Id", bound=Hashable)
 
 
-def dedupe(ids: Iterable[str]) -> list[str]:
+def dedupe(ids: Iterable[Id]) -> list[Id]:
     """Keep the first occurrence of each id: document-level ranking over a tool ranking."""
-    seen: set[str] = set()
+    seen: set[Id] = set()
     out = []
     for i in ids:
         if i not in seen:
@@ -24,20 +27,20 @@ def dedupe(ids: Iterable[str]) -> list[str]:
     return out
 
 
-def first_rank(ranked: Sequence[str], gold: set[str]) -> int | None:
+def first_rank(ranked: Sequence[Hashable], gold: set[Hashable]) -> int | None:
     for i, item in enumerate(ranked, start=1):
         if item in gold:
             return i
     return None
 
 
-def ndcg_at(ranked: Sequence[str], gold: set[str], k: int = 10) -> float:
+def ndcg_at(ranked: Sequence[Hashable], gold: set[Hashable], k: int = 10) -> float:
     dcg = sum(1.0 / math.log2(i + 1) for i, item in enumerate(ranked[:k], start=1) if item in gold)
     ideal = sum(1.0 / math.log2(i + 1) for i in range(1, min(len(gold), k) + 1))
     return dcg / ideal if ideal else 0.0
 
 
-def score_rankings(rankings: Sequence[Sequence[str]], golds: Sequence[set[str]]) -> dict[str, float]:
+def score_rankings(rankings: Sequence[Sequence[Hashable]], golds: Sequence[set[Hashable]]) -> dict[str, float]:
     """Aggregate metrics; keys match the CLI's JSON contract (``hit@1``, ``mrr``, ``ndcg@10``...)."""
     n = len(rankings)
     out: dict[str, float] = {"n": n}

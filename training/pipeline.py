@@ -14,13 +14,22 @@ from typing import TYPE_CHECKING, Any
 
 from agentic_router.indexes.embeddings import resolve_model_path
 from agentic_router.indexes.errors import InputError
+from agentic_router.router.activation import activate
+from agentic_router.router.models import load_reranker
 from agentic_router.router.registry import ModelVersion
-from agentic_router.training.fusion import DEPTH as FUSION_DEPTH
+from agentic_router.training.corpus import add_catalog_texts, stored_vectors
 from agentic_router.training.dataset import RoutingDataset
+from agentic_router.training.evaluate import LabelledQuery, load_queries
+from agentic_router.training.fusion import DEPTH as FUSION_DEPTH
+from agentic_router.training.fusion import calibrate_fusion
+from agentic_router.training.report import build_systems, run_systems
+from agentic_router.training.trainers.adapter import train_adapter
+from agentic_router.training.trainers.common import TrainSettings
+from agentic_router.training.trainers.cross_encoder import train_cross_encoder
+from agentic_router.training.trainers.full import train_full
 
 if TYPE_CHECKING:
     from agentic_router.router.workspace import RouterView
-    from agentic_router.training.evaluate import LabelledQuery
 
 logger = logging.getLogger(__name__)
 SYNTHETIC_WARNING = (
@@ -36,8 +45,6 @@ def train_version(
     """Train ``method`` on the data set and register the result under ``name``. ``init_model``: the
     cross-encoder's starting weights (default the embedder's, with a fresh head); the embedder still mines
     its negatives."""
-    from agentic_router.training.corpus import add_catalog_texts, stored_vectors
-    from agentic_router.training.trainers.common import TrainSettings
 
     if init_model is not None and not Path(init_model).is_dir():
         raise InputError(f"no model folder at {init_model}")
@@ -50,15 +57,12 @@ def train_version(
     opts = TrainSettings(output_dir=out_dir, seed=view.config.seed, device=view.config.device,
                          **{k: v for k, v in settings.items() if v is not None})
     if method == "full":
-        from agentic_router.training.trainers.full import train_full
 
         result = train_full(dataset, base, opts)
     elif method == "adapter":
-        from agentic_router.training.trainers.adapter import train_adapter
 
         result = train_adapter(dataset, base, opts, kind=adapter_kind, text_vectors=stored_vectors(base_view, dataset))
     elif method == "cross-encoder":
-        from agentic_router.training.trainers.cross_encoder import train_cross_encoder
 
         result = train_cross_encoder(dataset, str(init_model) if init_model else base, opts, miner_model=base)
     else:
@@ -66,8 +70,6 @@ def train_version(
     figures = result.to_dict()
     figures["corpus"] = corpus_counts
     if method == "cross-encoder":
-        from agentic_router.router.models import load_reranker
-        from agentic_router.training.fusion import calibrate_fusion
 
         figures["fusion"] = calibrate_fusion(base_view, load_reranker(out_dir), heldout_queries(base_view, dataset),
                                              progress=True)
@@ -86,9 +88,6 @@ def guarded_activate(
     tolerance: float = 0.0, level: str | None = None,
 ) -> dict[str, Any]:
     """Activate ``name`` unless real labelled questions show it routes worse than the active version."""
-    from agentic_router.router.activation import activate
-    from agentic_router.training.evaluate import load_queries
-    from agentic_router.training.report import build_systems, run_systems
 
     queries: list[LabelledQuery] = []
     if check_queries is not None:
@@ -118,7 +117,6 @@ def guarded_activate(
 def heldout_queries(view: "RouterView", ds: RoutingDataset) -> list["LabelledQuery"]:
     """The data set's val split as labelled questions at document level: a document tool counts by its
     document (any of its three tools answers the question), an external tool by its name."""
-    from agentic_router.training.evaluate import LabelledQuery
 
     names = sorted({t for q in ds.qids("val") for t in ds.relevant_docs.get(q, [])})
     specs = view.catalog.get_tools(names)
@@ -134,9 +132,6 @@ def calibrate_version(view: "RouterView", name: str, dataset_path: Path | None =
                       queries_path: Path | None = None) -> dict[str, Any]:
     """Choose a trained reranker's fusion weight again, on the data set's held-out questions or on a file
     of labelled questions (e.g. fresh query logs), and store it with the version."""
-    from agentic_router.router.models import load_reranker
-    from agentic_router.training.evaluate import load_queries
-    from agentic_router.training.fusion import calibrate_fusion
 
     version = view.registry.get(name)
     if version.method != "cross-encoder":

@@ -10,7 +10,8 @@ What works with SmolLM2-135M (measured on COVID-QA chunks, greedy decoding):
   verb keeps it on the key term: round-trip top-5 on 16 chunks was 0.94 for "What does", 0.88 "How does",
   0.75 "Why", 0.75 "What is", 0.69 "Which" (and 94% chatter);
 - short passages (~700 characters, front matter such as URLs, author lists and licences removed); the key
-  term is weighted by its idf over the catalog, so a word every paper uses ("China", "health") is not picked.
+  term (``indexes.describe.key_term``) is weighted by its idf over the catalog, so a word every paper uses
+  ("China", "health") is not picked.
 For tools the same recipe (two worked examples of tool line -> request, answer prefix "Please" / "Can you" /
 "I need to" / "Help me") gave requests that route back to their own tool: on a 300-tool Seal-Tools sample
 813 of 900 passed the text filters and 657 (73% of 900) the round trip, where a one-line prompt had 46 of 833.
@@ -29,8 +30,10 @@ from collections import Counter
 from contextlib import contextmanager
 from typing import Any, Iterator, Sequence
 
+from agentic_router.indexes.describe import looks_like_names
+from agentic_router.indexes.lexical import FUNCTION_WORDS
 from agentic_router.indexes.schema import ToolSpec, humanize_identifier
-from agentic_router.training.quality import STOPWORDS
+from agentic_router.training.trainers.common import torch_threads
 
 PASSAGE_CHARS = 700
 QUESTION_STARTS = ("What does", "How does", "Why", "What does")
@@ -43,9 +46,6 @@ _META_LINE = re.compile(
     r"\d{4}-\d{2}-\d{2}$)", re.I)
 _SECTION_PREFIX = re.compile(
     r"^(abstract|text|background|summary|introduction|methods?|results?|conclusions?)\s*:\s*", re.I)
-_TERM = re.compile(r"[A-Za-z][A-Za-z0-9\-]*[A-Za-z0-9]")
-_SECTION_WORDS = {"CONCLUSIONS", "CONCLUSION", "RESULTS", "METHODS", "BACKGROUND", "INTRODUCTION", "DISCUSSION",
-                  "OBJECTIVE", "OBJECTIVES", "ABSTRACT", "FIGURE", "TABLE", "US", "UK", "USA", "CI", "OR", "RR"}
 
 _QUESTION_EXAMPLES = (
     ("Of the 1,200 volunteers aged 18 to 60, 95% developed antibodies within two weeks of the second dose.",
@@ -70,7 +70,7 @@ def clean_passage(text: str, title: str | None = None, limit: int | None = PASSA
     lines = []
     for line in text.splitlines():
         line = line.strip()
-        if not line or line == title or _META_LINE.match(line) or _looks_like_names(line):
+        if not line or line == title or _META_LINE.match(line) or looks_like_names(line):
             continue
         line = _SECTION_PREFIX.sub("", line)
         if len(line.split()) >= 5:
@@ -81,28 +81,6 @@ def clean_passage(text: str, title: str | None = None, limit: int | None = PASSA
     cut = flat[:limit]
     end = max(cut.rfind(". "), cut.rfind("? "), cut.rfind("! "))
     return cut[: end + 1] if end > limit // 2 else cut.rsplit(" ", 1)[0]
-
-
-def _looks_like_names(line: str) -> bool:
-    return line.count(";") >= 2 and len(line.split()) < 80 and not line.endswith(".")
-
-
-def key_term(passage: str, idf: dict[str, float] | None = None) -> str | None:
-    """The passage's most specific term: acronyms and mixed letter/digit names first, then long words, each
-    weighted by its idf over the catalog's documents when given (so "China" in a COVID corpus loses)."""
-    scores: dict[str, float] = {}
-    top = max(idf.values(), default=1.0) if idf else 1.0
-    for match in _TERM.finditer(passage):
-        word = match.group(0)
-        if word in _SECTION_WORDS or word.lower() in STOPWORDS or len(word) < 3:
-            continue
-        score = 0.5 + len(word) / 10
-        if sum(ch.isupper() for ch in word) >= 2 or any(ch.isdigit() for ch in word):
-            score += 3
-        elif word[0].isupper() and match.start() > 1 and passage[match.start() - 2] != ".":
-            score += 1
-        scores[word] = scores.get(word, 0.0) + score * (idf.get(word.lower(), top) if idf else 1.0)
-    return max(scores, key=lambda w: (scores[w], w)) if scores else None
 
 
 # ---- LLM prompts (completion style; the model's reply continues the last line) ---------------------------
@@ -167,7 +145,7 @@ def tool_key_phrases(spec: ToolSpec, rng: random.Random, n: int) -> list[str]:
     (word-dropped) descriptions; seeded by ``rng``."""
     name = humanize_identifier(spec.name)
     params = param_names(spec)
-    words = [w for w in re.findall(r"[A-Za-z][A-Za-z0-9\-']*", spec.description) if w.lower() not in STOPWORDS]
+    words = [w for w in re.findall(r"[A-Za-z][A-Za-z0-9\-']*", spec.description) if w.lower() not in FUNCTION_WORDS]
     phrases = [f"{name} {' '.join(params[:3])}".strip(), " ".join(words[:8]) or name]
     if params:
         phrases.append(f"{' '.join(words[:5]) or name} by {params[0]}")
@@ -197,14 +175,12 @@ class LLMRunner:
     def run(self, llm: Any, prompts: list[str], max_new_tokens: int) -> list[str]:
         if not self.local:
             return complete_each(llm, prompts, max_new_tokens)
-        import torch
-
         phase = self.batches % 30
         self.current = self.options[phase] if phase < len(self.options) else max(self.rates, key=self.rates.get)
-        torch.set_num_threads(self.current)
-        t = time.perf_counter()
-        out = llm.generate_batch(prompts, max_new_tokens=max_new_tokens, stop=STOP, chat=False, temperature=0.0)
-        self.rates[self.current] = sum(map(len, prompts)) / max(time.perf_counter() - t, 1e-9)
+        with torch_threads(self.current):  # the caller's thread count is back after each batch
+            t = time.perf_counter()
+            out = llm.generate_batch(prompts, max_new_tokens=max_new_tokens, stop=STOP, chat=False, temperature=0.0)
+            self.rates[self.current] = sum(map(len, prompts)) / max(time.perf_counter() - t, 1e-9)
         self.batches += 1
         self.used[self.current] += 1
         return out
@@ -215,20 +191,16 @@ class LLMRunner:
 
 @contextmanager
 def cpu_tuning(llm: Any) -> Iterator[LLMRunner]:
-    local = hasattr(llm, "generate_batch")
-    if not local:
+    """The runner for ``llm``. For the local model, bf16 autocast is on for the block (where the CPU computes
+    bf16 natively) and each batch may use fewer threads than the caller's count, which comes back after it."""
+    if not hasattr(llm, "generate_batch"):
         yield LLMRunner(False)
         return
     import torch
 
-    threads = torch.get_num_threads()
     bf16 = not torch.cuda.is_available() and bool(getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: 0)())
-    tuner = LLMRunner(True, threads, bf16)
-    try:
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            yield tuner
-    finally:
-        torch.set_num_threads(threads)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        yield LLMRunner(True, torch.get_num_threads(), bf16)
 
 
 def complete_each(llm: Any, prompts: list[str], max_new_tokens: int) -> list[str]:

@@ -13,18 +13,14 @@ from typing import TYPE_CHECKING, Iterable, Sequence
 
 import numpy as np
 
+from agentic_router.indexes.describe import split_sentences
+from agentic_router.indexes.embeddings import embed_queries
+from agentic_router.indexes.lexical import FUNCTION_WORDS
+
 if TYPE_CHECKING:
     from agentic_router.router.workspace import RouterView
 
 _WORD = re.compile(r"[a-z0-9]+(?:['\-][a-z0-9]+)*")
-_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[])")
-STOPWORDS = frozenset(
-    "a an the and or but if of at by for with about against between into through during before after above below to "
-    "from up down in out on off over under again further then once here there when where why how all any both each "
-    "few more most other some such no nor not only own same so than too very can will just should now is are was "
-    "were be been being have has had having do does did doing i me my we our you your he him his she her it its they "
-    "them their what which who whom this that these those am would could also may might must shall".split()
-)
 _CHATTER = re.compile(
     r"^(hi|hello|hey|sure|certainly|of course|okay|ok|great|thanks|thank you|here is|here are|here's|as an ai|"
     r"i'm sorry|i am sorry|sorry|i cannot|i can't|i'm not|i am not|what a|absolutely|yes|no,)\b|"
@@ -62,7 +58,7 @@ def clean_generation(text: str, *, question: bool = True) -> str:
 
 def is_chatter(text: str) -> bool:
     """Greetings, apologies, assistant talk, exam phrasing, or no question content at all."""
-    content = [w for w in words(text) if w not in STOPWORDS]
+    content = [w for w in words(text) if w not in FUNCTION_WORDS]
     return bool(_CHATTER.search(text)) or len(content) < 2
 
 
@@ -152,8 +148,6 @@ def round_trip(router: "RouterView", queries: Sequence[str], targets: Sequence[t
     kind within a document is what training must teach), external tools by name."""
     from tqdm.auto import tqdm
 
-    from agentic_router.indexes.embeddings import embed_queries
-
     out: list[bool] = []
     bar = tqdm(total=len(queries), desc="round trip", unit="q", disable=not progress or not queries)
     for start in range(0, len(queries), 256):
@@ -170,49 +164,15 @@ def round_trip(router: "RouterView", queries: Sequence[str], targets: Sequence[t
 
 
 # ---- Inverse Cloze Task ---------------------------------------------------------------------------------
-def sentences(text: str) -> list[str]:
-    return [s.strip() for s in _SENTENCE.split(" ".join(text.split())) if s.strip()]
-
-
 def ict_pairs(text: str, rng: random.Random, n: int, min_words: int = 6,
               max_words: int = 40) -> list[tuple[int, str, str]]:
     """``(sentence index, sentence, text without it)`` for ``n`` sentences of usable length (seeded)."""
-    sents = sentences(text)
+    sents = split_sentences(text)
     usable = [i for i, s in enumerate(sents) if min_words <= len(s.split()) <= max_words and not is_chatter(s)]
     if len(sents) < 2 or not usable:
         return []
     picked = rng.sample(usable, min(n, len(usable)))
     return [(i, sents[i], " ".join(sents[:i] + sents[i + 1 :])) for i in sorted(picked)]
-
-
-def term_statistics(texts_by_doc: dict[str, str], limit: int = 8) -> tuple[dict[str, list[str]], dict[str, float]]:
-    """Per document, terms frequent in it and rare in the others (tf-idf, acronyms boosted): what an exact-term
-    (keyword) question would name; and the idf of every term (lower case), to pick specific key terms."""
-    counts: dict[str, Counter[str]] = {}
-    display: dict[str, str] = {}
-    df: Counter[str] = Counter()
-    for doc_id, text in texts_by_doc.items():
-        c: Counter[str] = Counter()
-        for m in re.finditer(r"[A-Za-z][A-Za-z0-9\-]*[A-Za-z0-9]", text):
-            word = m.group(0)
-            key = word.lower()
-            if key in STOPWORDS or len(key) < 4 and not word.isupper() or len(key) > 30:
-                continue
-            c[key] += 1
-            if key not in display or sum(ch.isupper() for ch in word) > sum(ch.isupper() for ch in display[key]):
-                display[key] = word
-        counts[doc_id] = c
-        df.update(c.keys())
-    idf = {k: math.log((1 + len(texts_by_doc)) / n) for k, n in df.items()}
-    out = {}
-    for doc_id, c in counts.items():
-        def score(key: str, tf: int) -> float:
-            acronym = 1.5 if sum(ch.isupper() for ch in display[key]) >= 2 else 1.0
-            return math.log1p(tf) * idf[key] * acronym
-
-        ranked = sorted(((score(k, tf), k) for k, tf in c.items()), key=lambda x: (-x[0], x[1]))
-        out[doc_id] = [display[k] for _, k in ranked[:limit]]
-    return out, idf
 
 
 def sample_kept(queries: Iterable[str], rng: random.Random, n: int = 10) -> list[str]:

@@ -16,6 +16,8 @@ from typing import Any, Sequence
 
 from agentic_router.indexes.errors import InputError
 from agentic_router.indexes.schema import RouteHit
+from agentic_router.router.activation import sync_collections
+from agentic_router.router.scoring import Weights
 from agentic_router.training.baselines import Bm25Baseline, LeadEmbeddingBaseline
 from agentic_router.training.evaluate import LabelledQuery, RoutingSystem, evaluate
 from agentic_router.training.metrics import HIT_KS
@@ -35,8 +37,6 @@ class RouterSystem:
 
 def build_systems(view: Any, names: Sequence[str], rerank: int | None = None,
                   reranker: str | None = None) -> list[RoutingSystem]:
-    from agentic_router.router.activation import sync_collections
-    from agentic_router.router.scoring import Weights
 
     workspace = view.workspace
     systems: list[RoutingSystem] = []
@@ -130,36 +130,30 @@ def print_table(results: dict[str, dict], level: str) -> None:
 
 def write_report(out_dir: Path, results: dict[str, dict], details: dict[str, list[dict]], level: str,
                  queries_path: Path) -> Path:
-    """Markdown report with PNG plots (hit@k per system, per-kind hit@1) and a failures file per system."""
-    import matplotlib
+    """Markdown report with PNG plots (hit@k per system, per-kind hit@1) and a failures file per system.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    The plots are drawn on bare ``matplotlib.figure.Figure`` objects: no pyplot, so no backend is chosen for
+    the whole process and no figure is kept in pyplot's registry."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = _figure()
     for name, m in results.items():
         ax.plot(HIT_KS, [m[f"hit@{k}"] for k in HIT_KS], marker="o", label=name)
     ax.set(xlabel="k", ylabel="hit@k", title=f"{level}-level hit@k", xticks=list(HIT_KS), ylim=(0, 1))
     ax.grid(alpha=0.3)
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(out_dir / "hit_at_k.png", dpi=120)
-    plt.close(fig)
+    _save(fig, out_dir / "hit_at_k.png")
 
     per_kind = _per_kind_hit1(details)
     if per_kind:
         kinds = sorted({k for v in per_kind.values() for k in v})
-        fig, ax = plt.subplots(figsize=(6, 4))
+        fig, ax = _figure()
         width = 0.8 / max(1, len(per_kind))
         for i, (name, values) in enumerate(per_kind.items()):
             ax.bar([j + i * width for j in range(len(kinds))], [values.get(k, 0.0) for k in kinds], width, label=name)
         ax.set(xticks=[j + 0.4 - width / 2 for j in range(len(kinds))], xticklabels=kinds, ylabel="hit@1", ylim=(0, 1),
                title="hit@1 by the index kind the question calls for")
         ax.legend()
-        fig.tight_layout()
-        fig.savefig(out_dir / "per_kind.png", dpi=120)
-        plt.close(fig)
+        _save(fig, out_dir / "per_kind.png")
 
     for name, rows in details.items():
         with (out_dir / f"failures-{_safe(name)}.jsonl").open("w", encoding="utf-8") as fh:
@@ -178,6 +172,19 @@ def write_report(out_dir: Path, results: dict[str, dict], details: dict[str, lis
     report = out_dir / "report.md"
     report.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return report
+
+
+def _figure() -> tuple[Any, Any]:
+    """A 6x4 inch figure and its axes."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6, 4))
+    return fig, fig.add_subplot()
+
+
+def _save(fig: Any, path: Path) -> None:
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
 
 
 def _per_kind_hit1(details: dict[str, list[dict]]) -> dict[str, dict[str, float]]:

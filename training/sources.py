@@ -4,6 +4,9 @@
 rounds, one per document/tool per round in a seeded order, so ``max_questions`` spreads questions over as
 many documents and tools as possible. ``source_prompts`` are the LLM prompts of a source and
 ``pseudo_queries`` its no-LLM questions (Inverse Cloze Task sentences, templates, key phrases).
+
+A raw question is ``{"query", "origin"}`` ("llm" or "ict"), plus for an ICT sentence ``"chunk"`` (the key of
+its positive) and ``"positive"`` (the chunk without that sentence).
 """
 
 from __future__ import annotations
@@ -15,8 +18,21 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from agentic_router.training import prompts as P
-from agentic_router.training import quality as Q
+from agentic_router.indexes.describe import distinctive_terms, key_term
+from agentic_router.training.prompts import (
+    QUESTION_STARTS,
+    REQUEST_STARTS,
+    SUMMARY_STARTS,
+    clean_passage,
+    keyword_templates,
+    question_prompt,
+    request_prompt,
+    short_title,
+    summary_prompt,
+    summary_templates,
+    tool_key_phrases,
+)
+from agentic_router.training.quality import ict_pairs
 
 if TYPE_CHECKING:
     from agentic_router.router.workspace import RouterView
@@ -63,9 +79,9 @@ def plan_sources(router: "RouterView", tools: list, per_chunk: int, per_tool: in
             docs[t.doc_id][t.kind] = t
     chunks = chunk_rows(router, set(docs)) if docs else {}
     leads = {d: (title, lead) for d, title, lead in router.catalog.document_leads()} if docs else {}
-    texts = {d: " ".join(P.clean_passage(r[2], r[3], None) for r in sorted(chunks.get(d, []))[:60])
+    texts = {d: " ".join(clean_passage(r[2], r[3], None) for r in sorted(chunks.get(d, []))[:60])
              or " ".join(str(s.title or "") + " " + s.description for s in kinds.values()) for d, kinds in docs.items()}
-    terms, idf = Q.term_statistics(texts)
+    terms, idf = distinctive_terms(texts)
     queues: dict[str, list[Source]] = {}
     skipped = 0
     for doc_id in sorted(docs):
@@ -75,10 +91,10 @@ def plan_sources(router: "RouterView", tools: list, per_chunk: int, per_tool: in
         chunk_srcs = []
         if "vector" in kinds and per_chunk > 0:
             for index, cid, text, ctitle in sorted(chunks.get(doc_id, [])):
-                passage = P.clean_passage(text, ctitle or title)
+                passage = clean_passage(text, ctitle or title)
                 chunk_srcs.append(Source(f"chunk:{cid}", "vector", kinds["vector"].name, per_chunk, doc_id, cid,
-                                         passage, P.clean_passage(text, ctitle or title, None), title,
-                                         chunk_text=text, term=P.key_term(passage, idf)))
+                                         passage, clean_passage(text, ctitle or title, None), title,
+                                         chunk_text=text, term=key_term(passage, idf)))
             usable = [c for c in chunk_srcs if len(c.text) >= MIN_PASSAGE_CHARS]
             # menus, reference lists, front matter are skipped; a short document keeps its best chunk
             best = max(chunk_srcs, key=lambda c: len(c.text), default=None)
@@ -88,7 +104,7 @@ def plan_sources(router: "RouterView", tools: list, per_chunk: int, per_tool: in
         doc_terms = tuple(terms.get(doc_id, []))
         extra = []
         if "summary" in kinds:
-            lead = P.clean_passage(leads.get(doc_id, ("", ""))[1], title, 400) or kinds["summary"].description
+            lead = clean_passage(leads.get(doc_id, ("", ""))[1], title, 400) or kinds["summary"].description
             extra.append(Source(f"summary:{doc_id}", "summary", kinds["summary"].name, SUMMARY_PER_DOC, doc_id,
                                 text=lead, title=title, terms=doc_terms))
         if "keyword" in kinds and doc_terms:
@@ -120,14 +136,14 @@ def source_prompts(src: Source) -> list[tuple[str, str, int]]:
     """``(prompt, start words, max new tokens)`` per question of an LLM source; [] for templated sources."""
     h = _rotation(src.key)
     if src.kind == "vector":
-        starts = [P.QUESTION_STARTS[(h + i) % len(P.QUESTION_STARTS)] for i in range(src.n)]
-        return [(P.question_prompt(src.text, src.term, s), s, 32) for s in starts]
+        starts = [QUESTION_STARTS[(h + i) % len(QUESTION_STARTS)] for i in range(src.n)]
+        return [(question_prompt(src.text, src.term, s), s, 32) for s in starts]
     if src.kind == "summary":
-        starts = [P.SUMMARY_STARTS[(h + i) % len(P.SUMMARY_STARTS)] for i in range(src.n)]
-        return [(P.summary_prompt(src.title, src.text, s), s, 32) for s in starts]
+        starts = [SUMMARY_STARTS[(h + i) % len(SUMMARY_STARTS)] for i in range(src.n)]
+        return [(summary_prompt(src.title, src.text, s), s, 32) for s in starts]
     if src.kind == "external" and src.spec is not None:
-        starts = [P.REQUEST_STARTS[(h + i) % len(P.REQUEST_STARTS)] for i in range(src.n)]
-        return [(P.request_prompt(src.spec, s), s, 40) for s in starts]
+        starts = [REQUEST_STARTS[(h + i) % len(REQUEST_STARTS)] for i in range(src.n)]
+        return [(request_prompt(src.spec, s), s, 40) for s in starts]
     return []
 
 
@@ -136,13 +152,14 @@ def pseudo_queries(src: Source, seed: int, n: int | None = None) -> list[dict[st
     n = src.n if n is None else n
     rng = random.Random(f"{seed}|{src.key}")
     if src.kind == "vector":
-        pairs = Q.ict_pairs(src.full or src.text, rng, n)
+        pairs = ict_pairs(src.full or src.text, rng, n)
         if not pairs:  # a one-sentence chunk: ask about its key term instead
-            return [{"q": f'What does "{P.short_title(src.title)}" say about {src.term or "this"}?', "o": "ict"}]
-        return [{"q": sent, "o": "ict", "chunk": f"{src.chunk_id}~s{i}", "positive": rest} for i, sent, rest in pairs]
+            return [{"query": f'What does "{short_title(src.title)}" say about {src.term or "this"}?', "origin": "ict"}]
+        return [{"query": sent, "origin": "ict", "chunk": f"{src.chunk_id}~s{i}", "positive": rest}
+                for i, sent, rest in pairs]
     if src.kind == "summary":
-        options = P.summary_templates(src.title, src.terms)
-        return [{"q": q, "o": "ict"} for q in rng.sample(options, min(n, len(options)))]
+        options = summary_templates(src.title, src.terms)
+        return [{"query": q, "origin": "ict"} for q in rng.sample(options, min(n, len(options)))]
     if src.kind == "keyword":
-        return [{"q": q, "o": "ict"} for q in P.keyword_templates(src.terms[:n])]
-    return [{"q": q, "o": "ict"} for q in P.tool_key_phrases(src.spec, rng, n)] if src.spec is not None else []
+        return [{"query": q, "origin": "ict"} for q in keyword_templates(src.terms[:n])]
+    return [{"query": q, "origin": "ict"} for q in tool_key_phrases(src.spec, rng, n)] if src.spec is not None else []

@@ -9,7 +9,8 @@ pass. Note the adapter output is not re-normalised by LlamaIndex; that is harmle
 
 Layout of ``output_dir``: ``step_<N>/`` checkpoints (``BaseAdapter.save``: ``config.json`` +
 ``pytorch_model.bin``, plus our ``adapter_config.json`` naming the class), and the kept adapter (best
-validation step, or the last one without a val split) copied into ``output_dir`` itself.
+validation step, or the last one without a val split) copied into ``output_dir`` itself. Serving reads that
+format back with ``router.models.load_adapter_embedding`` (re-exported here next to the trainer).
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import json
 import logging
 import math
 import os
-import re
 import shutil
 import time
 from pathlib import Path
@@ -28,8 +28,15 @@ import numpy as np
 
 from agentic_router.indexes.errors import InputError, ModelError
 from agentic_router.indexes.store import atomic_write_dir
+from agentic_router.router.models import (  # noqa: F401 - load_adapter_embedding re-exported beside the trainer
+    ADAPTER_CONFIG,
+    adapter_checkpoints,
+    load_adapter_embedding,
+)
 from agentic_router.training.dataset import RoutingDataset
+from agentic_router.training.metrics import score_rankings
 from agentic_router.training.trainers.common import (
+    Laps,
     Pair,
     TrainResult,
     TrainSettings,
@@ -49,8 +56,6 @@ from agentic_router.training.trainers.common import (
 
 if TYPE_CHECKING:
     import torch
-    from llama_index.core.base.embeddings.base import BaseEmbedding
-    from llama_index.embeddings.adapter import AdapterEmbeddingModel
     from llama_index.embeddings.adapter.utils import BaseAdapter
     from sentence_transformers import SentenceTransformer
 
@@ -61,8 +66,6 @@ KINDS = ("linear", "two-layer")
 HIDDEN = 1024
 SCALE = 20.0  # as MultipleNegativesRankingLoss: cross-entropy over cosine similarities x 20
 MARGIN = 0.05  # mined negatives must score 5% below the question's weakest positive (same rule as full)
-ADAPTER_CONFIG = "adapter_config.json"
-_STEP = re.compile(r"^step_(\d+)$")
 
 
 def make_adapter(kind: str, dim: int) -> "BaseAdapter":
@@ -89,12 +92,6 @@ def train_adapter(dataset: RoutingDataset | str | Path, base_model: str, setting
     already has, e.g. from the vector store; only the texts missing from it are embedded. They must come
     from ``base_model`` itself, or the adapter learns to match the wrong space.
     """
-    with torch_threads(settings.threads):
-        return _train_adapter(dataset, base_model, settings, kind, text_vectors)
-
-
-def _train_adapter(dataset: RoutingDataset | str | Path, base_model: str, settings: TrainSettings,
-                   kind: str, text_vectors: Mapping[str, Sequence[float]] | None) -> TrainResult:
     import torch
 
     ds = load_dataset(dataset)
@@ -104,42 +101,44 @@ def _train_adapter(dataset: RoutingDataset | str | Path, base_model: str, settin
     opts = settings.resolved(epochs=5, batch_size=64, learning_rate=1e-3)
     device = resolve_device(opts.device)
     out = prepare_output_dir(opts.output_dir)
-    for stale in _checkpoints(out).values():  # a reused folder must not offer another run's steps
+    for stale in adapter_checkpoints(out).values():  # a reused folder must not offer another run's steps
         shutil.rmtree(stale, ignore_errors=True)
-    started = time.perf_counter()
-    seed_everything(opts.seed)
-    model = load_bi_encoder(base_model, device)
-    loaded = time.perf_counter()
-    cache = _cache(ds, model, pairs, text_vectors, opts.precision, device)
-    del model
-    embedded = time.perf_counter()
-    n_train = len(cache.train_q)
-    negatives = _mine(cache.queries[:n_train], cache.docs, cache.pos[:n_train], opts.hard_negatives,
-                      cache.not_neg[:n_train])
-    mined = time.perf_counter()
+    with torch_threads(opts.threads):
+        laps = Laps()
+        seed_everything(opts.seed)
+        model = load_bi_encoder(base_model, device)
+        laps.lap("load")
+        cache = _cache(ds, model, pairs, text_vectors, opts.precision, device)
+        del model
+        laps.lap("embed")
+        n_train = len(cache.train_q)
+        negatives = _mine(cache.queries[:n_train], cache.docs, cache.pos[:n_train], opts.hard_negatives,
+                          cache.not_neg[:n_train])
+        laps.lap("mining")
 
-    seed_everything(opts.seed)
-    adapter = make_adapter(kind, cache.docs.shape[1]).to(device)
-    val = (cache.queries[n_train:], cache.pos[n_train:], cache.docs) if cache.queries.shape[0] > n_train else None
-    meta = {"kind": kind, "base_model": base_model, **adapter.get_config_dict()}
-    q_index = {q: i for i, q in enumerate(cache.train_q)}
-    rows_q = torch.tensor([q_index[p.qid] for p in pairs], device=device)
-    rows_pos = torch.tensor([cache.where[p.positive_id] for p in pairs], device=device)
-    step, losses, history, interrupted = _fit(adapter, cache, rows_q, rows_pos, negatives, opts, out, meta, val)
-    best = max(history, key=lambda s: (history[s].get("mrr@10", 0.0), -s)) if val else max(history)
-    _publish(out / f"step_{best}", out)
-    head = max(1, len(losses) // 10)
-    return TrainResult(
-        method=METHOD, output_dir=out, base=base_model, steps=step, seconds=time.perf_counter() - started,
-        train_pairs=len(pairs), val_metrics={**history[best], "step": float(best)} if val else {},
-        best_checkpoint=f"step_{best}", interrupted=interrupted,
-        details={"kind": kind, "texts_embedded": cache.embedded, "texts_reused": cache.reused,
-                 "load_seconds": round(loaded - started, 2), "embed_seconds": round(embedded - loaded, 2),
-                 "mining_seconds": round(mined - embedded, 2), "train_seconds": round(time.perf_counter() - mined, 2),
-                 "base_val_metrics": _evaluate(None, *val) if val else {}, "negatives_per_row": int(negatives.shape[1]),
-                 "loss_first": sum(losses[:head]) / head if losses else None,
-                 "loss_last": sum(losses[-head:]) / head if losses else None},
-    )
+        seed_everything(opts.seed)
+        adapter = make_adapter(kind, cache.docs.shape[1]).to(device)
+        val = (cache.queries[n_train:], cache.pos[n_train:], cache.docs) if cache.queries.shape[0] > n_train else None
+        meta = {"kind": kind, "base_model": base_model, **adapter.get_config_dict()}
+        q_index = {q: i for i, q in enumerate(cache.train_q)}
+        rows_q = torch.tensor([q_index[p.qid] for p in pairs], device=device)
+        rows_pos = torch.tensor([cache.where[p.positive_id] for p in pairs], device=device)
+        step, losses, history, interrupted = _fit(adapter, cache, rows_q, rows_pos, negatives, opts, out, meta, val)
+        best = max(history, key=lambda s: (history[s].get("mrr@10", 0.0), -s)) if val else max(history)
+        _publish(out / f"step_{best}", out)
+        head = max(1, len(losses) // 10)
+        laps.lap("train")
+        return TrainResult(
+            method=METHOD, output_dir=out, base=base_model, steps=step, seconds=time.perf_counter() - laps.start,
+            train_pairs=len(pairs), val_metrics={**history[best], "step": float(best)} if val else {},
+            best_checkpoint=f"step_{best}", interrupted=interrupted,
+            details={"kind": kind, "texts_embedded": cache.embedded, "texts_reused": cache.reused,
+                     **{f"{name}_seconds": round(sec, 2) for name, sec in laps.seconds.items()},
+                     "base_val_metrics": _evaluate(None, *val) if val else {},
+                     "negatives_per_row": int(negatives.shape[1]),
+                     "loss_first": sum(losses[:head]) / head if losses else None,
+                     "loss_last": sum(losses[-head:]) / head if losses else None},
+        )
 
 
 class _Cache(NamedTuple):
@@ -216,32 +215,30 @@ def _fit(adapter: "BaseAdapter", cache: _Cache, rows_q: "torch.Tensor", rows_pos
     losses: list[float] = []
     step, interrupted = 0, False
     bar = tqdm(total=total, desc="adapter", unit="step")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # steps are tiny matmuls: more threads only add sync cost (6x slower on a busy box)
     try:
-        while step < total:
-            for batch in torch.randperm(len(rows_q), generator=generator).split(opts.batch_size):
-                batch = batch.to(rows_q.device)
-                loss = _batch_loss(adapter, cache.queries, cache.docs, rows_q[batch], rows_pos[batch], negatives,
-                                   cache.not_neg)
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                scheduler.step()
-                step += 1
-                losses.append(loss.item())
-                bar.update(1)
-                bar.set_postfix(loss=f"{losses[-1]:.4f}", refresh=False)
-                if step % opts.checkpoint_steps == 0 and step < total:
-                    history[step] = _checkpoint(adapter, out, step, meta, val)
-                if step >= total:
-                    break
+        with torch_threads(1):  # steps are tiny matmuls: more threads only add sync cost (6x slower on a busy box)
+            while step < total:
+                for batch in torch.randperm(len(rows_q), generator=generator).split(opts.batch_size):
+                    batch = batch.to(rows_q.device)
+                    loss = _batch_loss(adapter, cache.queries, cache.docs, rows_q[batch], rows_pos[batch], negatives,
+                                       cache.not_neg)
+                    optimizer.zero_grad()
+                    loss.backward()
+                    optimizer.step()
+                    scheduler.step()
+                    step += 1
+                    losses.append(loss.item())
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{losses[-1]:.4f}", refresh=False)
+                    if step % opts.checkpoint_steps == 0 and step < total:
+                        history[step] = _checkpoint(adapter, out, step, meta, val)
+                    if step >= total:
+                        break
     except KeyboardInterrupt:
         interrupted = True
         logger.warning("adapter training interrupted at step %d; saving it", step)
     finally:
         bar.close()
-        torch.set_num_threads(threads)
     if step not in history:  # the last state (step 0 = untrained identity adapter when stopped at once)
         history[step] = _checkpoint(adapter, out, step, meta, val)
     return step, losses, history, interrupted
@@ -303,20 +300,18 @@ def _batch_loss(adapter: "BaseAdapter", queries: "torch.Tensor", docs: "torch.Te
 
 def _evaluate(adapter: "BaseAdapter | None", queries: "torch.Tensor", pos: "torch.Tensor",
               docs: "torch.Tensor") -> dict[str, float]:
-    """hit@1, MRR@10 and NDCG@10 of the val questions over every card and chunk (cached vectors)."""
+    """hit@1, MRR@10 and NDCG@10 of the val questions over every card and chunk (cached vectors). The top 10
+    is found on the tensors; the figures come from ``training.metrics`` like every other evaluation's
+    (a few hundred questions x 10 ids per checkpoint: no cost next to the steps in between)."""
     import torch
     import torch.nn.functional as F
 
     with torch.no_grad():
         q = F.normalize(adapter(queries), dim=-1) if adapter is not None else queries
         top = (q @ docs.T).topk(min(10, docs.shape[0]), dim=1).indices
-    hits = (top.unsqueeze(2) == pos.unsqueeze(1)).any(dim=2).float()  # [n, 10]: is rank r relevant
-    ranks = torch.arange(1, hits.shape[1] + 1, dtype=torch.float, device=hits.device)
-    first = torch.where(hits.any(1), hits.argmax(1).float() + 1, torch.full_like(hits[:, 0], float("inf")))
-    dcg = (hits / torch.log2(ranks + 1)).sum(1)
-    n_rel = (pos >= 0).sum(1).clamp(min=1, max=hits.shape[1])
-    ideal = (1 / torch.log2(ranks + 1)).cumsum(0)[n_rel - 1]
-    return {"hit@1": float(hits[:, 0].mean()), "mrr@10": float((1 / first).mean()), "ndcg@10": float((dcg / ideal).mean())}
+    golds = [{i for i in row if i >= 0} for row in pos.tolist()]  # pos is padded with -1
+    scores = score_rankings(top.tolist(), golds)
+    return {"hit@1": scores["hit@1"], "mrr@10": scores["mrr"], "ndcg@10": scores["ndcg@10"]}
 
 
 def _checkpoint(adapter: "BaseAdapter", out: Path, step: int, meta: dict[str, Any],
@@ -336,69 +331,3 @@ def _publish(source: Path, out: Path) -> None:
         tmp = out / f".{name}.tmp"
         shutil.copyfile(source / name, tmp)
         os.replace(tmp, out / name)  # binary weights: copied, then renamed like atomic_write_text does
-
-
-def _checkpoints(root: Path) -> dict[str, Path]:
-    if not root.is_dir():
-        return {}
-    found = [(int(m.group(1)), p) for p in root.iterdir() if (m := _STEP.match(p.name)) and p.is_dir()]
-    return {p.name: p for _, p in sorted(found)}
-
-
-# ---- loading -------------------------------------------------------------------------------------------
-def load_adapter_embedding(base_embed_model: "BaseEmbedding", adapter_dir: str | Path,
-                           checkpoint: str | None = None) -> "AdapterEmbeddingModel":
-    """``AdapterEmbeddingModel`` over ``base_embed_model`` with the adapter in ``adapter_dir`` (the kept one)
-    or its ``checkpoint`` (e.g. ``"step_900"``). Only queries are transformed (see module docstring).
-
-    Raises ``InputError`` for an unknown checkpoint (listing the available ones) and ``ModelError`` for a
-    missing or corrupt adapter or one trained for another embedding size.
-    """
-    from llama_index.embeddings.adapter import AdapterEmbeddingModel
-    from llama_index.embeddings.adapter.utils import LinearLayer, TwoLayerNN
-
-    root = Path(adapter_dir)
-    if not (root / "config.json").is_file() and not _checkpoints(root):
-        raise ModelError(f"no adapter in {root}")
-    path = root
-    if checkpoint not in (None, "", "final"):
-        available = _checkpoints(root)
-        if checkpoint not in available:
-            names = ", ".join(["final", *available]) if (root / "config.json").is_file() else ", ".join(available)
-            raise InputError(f"unknown checkpoint {checkpoint!r} in {root} (available: {names or 'none'})")
-        path = available[checkpoint]
-    try:
-        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
-        meta_file = path / ADAPTER_CONFIG
-        meta = json.loads(meta_file.read_text(encoding="utf-8")) if meta_file.is_file() else {}
-        if not isinstance(config, dict) or not isinstance(meta, dict) or "in_features" not in config:
-            raise ValueError("config.json lacks in_features")
-        kind = meta.get("kind") or ("two-layer" if "hidden_features" in config else "linear")
-        cls = TwoLayerNN if kind == "two-layer" else LinearLayer
-        in_dim, out_dim = int(config["in_features"]), int(config["out_features"])
-    except (OSError, ValueError, TypeError, KeyError) as exc:
-        raise ModelError(f"corrupt adapter checkpoint {path}: {one_line(exc)}") from exc
-    base_dim = _dimension(base_embed_model)
-    if base_dim is not None and in_dim != base_dim:
-        raise ModelError(f"adapter expects {in_dim}-dim embeddings, base model gives {base_dim}")
-    if base_dim is not None and out_dim != base_dim:
-        raise ModelError(f"adapter makes {out_dim}-dim query vectors, documents are {base_dim}-dim")
-    try:
-        return AdapterEmbeddingModel(base_embed_model, str(path), adapter_cls=cls, device=resolve_device("auto"),
-                                     embed_batch_size=getattr(base_embed_model, "embed_batch_size", 10))
-    except Exception as exc:  # noqa: BLE001 - unpickling/state-dict errors all mean a broken file
-        raise ModelError(f"corrupt adapter checkpoint {path}: {one_line(exc)}") from exc
-
-
-def _dimension(embed_model: "BaseEmbedding") -> int | None:
-    """The base model's vector size, without embedding anything when the model can tell."""
-    inner = getattr(embed_model, "_model", None)
-    for attr in ("get_embedding_dimension", "get_sentence_embedding_dimension"):
-        if inner is not None and hasattr(inner, attr):
-            dim = getattr(inner, attr)()
-            if dim:
-                return int(dim)
-    try:
-        return len(embed_model.get_query_embedding("dimension probe"))
-    except Exception:  # noqa: BLE001 - a model that cannot embed fails later with its own error
-        return None

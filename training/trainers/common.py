@@ -3,7 +3,8 @@
 The three trainers (full fine-tune, query-side adapter, cross-encoder reranker) read the same
 ``RoutingDataset`` and report the same ``TrainResult``, so the CLI, the registry and the HTTP schema can
 treat them alike. Keeping the pair building here guarantees that all three learn from exactly the same
-positives.
+positives. The two that run a transformers ``Trainer`` (full, cross-encoder) share one run,
+``run_trainer``, and only say what is theirs in a ``Recipe``: model, rows, loss, evaluator.
 """
 
 from __future__ import annotations
@@ -11,13 +12,15 @@ from __future__ import annotations
 import logging
 import random
 import shutil
+import time
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, NamedTuple
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, NamedTuple
 
 from agentic_router.indexes.embeddings import resolve_device, resolve_model_path  # noqa: F401 - resolve_device re-exported
 from agentic_router.indexes.errors import InputError, ModelError
+from agentic_router.router.models import one_line
 from agentic_router.training.dataset import RoutingDataset
 
 if TYPE_CHECKING:
@@ -260,15 +263,6 @@ def prepare_output_dir(path: Path) -> Path:
     return path
 
 
-def remove_quietly(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)
-
-
-def one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
-
-
 CHECKPOINTS = "checkpoints"
 
 
@@ -305,7 +299,7 @@ def trainer_arguments(opts: TrainSettings, out: Path, device: str, rows: int, be
     )
 
 
-def train_and_save(trainer: Any, out: Path, log: logging.Logger) -> bool:
+def train_and_save(trainer: Any, out: Path) -> bool:
     """Run ``trainer``; on Ctrl-C keep the current weights. Saves the (best) model to ``out`` in the standard
     folder format and drops the trainer's checkpoint folders. Returns whether training was interrupted."""
     interrupted = False
@@ -313,15 +307,84 @@ def train_and_save(trainer: Any, out: Path, log: logging.Logger) -> bool:
         trainer.train()
     except KeyboardInterrupt:
         interrupted = True
-        log.warning("training interrupted at step %d; saving the current weights", trainer.state.global_step)
+        logger.warning("training interrupted at step %d; saving the current weights", trainer.state.global_step)
     try:
         trainer.model.save(str(out))
     except OSError as exc:
         raise ModelError(f"cannot save the model to {out}: {one_line(exc)}") from exc
-    remove_quietly(out / CHECKPOINTS)
+    shutil.rmtree(out / CHECKPOINTS, ignore_errors=True)
     return interrupted
 
 
 def loss_ends(history: list[dict[str, Any]]) -> dict[str, float]:
     losses = [h["loss"] for h in history if "loss" in h]
     return {"loss_first": float(losses[0]), "loss_last": float(losses[-1])} if losses else {}
+
+
+def best_eval(history: list[dict[str, Any]], best: float | None, metric: str,
+              reported: Mapping[str, str]) -> dict[str, float]:
+    """The validation figures of the kept epoch (whose ``metric`` equals ``best``, else the last one), renamed
+    by ``reported`` (log key -> our name) so every method's figures read alike (hit@1, mrr@10, ndcg@10)."""
+    evals = [h for h in history if metric in h]
+    if not evals:
+        return {}
+    chosen = next((h for h in evals if best is not None and h[metric] == best), evals[-1])
+    out = {new: float(chosen[old]) for old, new in reported.items() if old in chosen}
+    out["epoch"] = float(chosen.get("epoch", 0.0))
+    return out
+
+
+class Laps:
+    """A run's wall time split into named parts: ``lap(name)`` adds the time since the previous lap."""
+
+    def __init__(self) -> None:
+        self.start = self.last = time.perf_counter()
+        self.seconds: dict[str, float] = {}
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.seconds[name] = self.seconds.get(name, 0.0) + now - self.last
+        self.last = now
+
+
+@dataclass
+class Recipe:
+    """What a trainer brings to ``run_trainer``: everything specific to its method."""
+
+    model: Any
+    train_data: Any  # a datasets.Dataset in the trainer's column layout
+    loss: Any
+    evaluator: Any | None  # None: no validation split, the last state is kept
+    details: dict[str, Any] = field(default_factory=dict)  # method figures for ``TrainResult.details``
+
+
+def run_trainer(method: str, base_model: str, opts: TrainSettings, train_pairs: int,
+                prepare: Callable[[str, Laps], Recipe], trainer_cls: type, args_cls: type, best_metric: str,
+                reported: Mapping[str, str], callbacks: list[Any] | None = None, **extra_args: Any) -> TrainResult:
+    """The run shared by the transformers-``Trainer`` methods: ``opts.threads`` torch threads, device, output
+    folder and seed; then ``prepare(device, laps)`` builds the method's ``Recipe`` (timing its "load" and
+    "mining" laps); then training with epoch-wise validation keeping the best epoch (``best_metric``) when
+    there is an evaluator, Ctrl-C keeping the current weights, and the result record. ``extra_args`` go to
+    ``args_cls`` beside ``trainer_arguments``; ``reported`` renames the kept epoch's figures."""
+    with torch_threads(opts.threads):
+        device = resolve_device(opts.device)
+        out = prepare_output_dir(opts.output_dir)
+        laps = Laps()
+        seed_everything(opts.seed)
+        recipe = prepare(device, laps)
+        metric = best_metric if recipe.evaluator is not None else None
+        args = args_cls(**extra_args, **trainer_arguments(opts, out, device, len(recipe.train_data), metric))
+        trainer = trainer_cls(model=recipe.model, args=args, train_dataset=recipe.train_data, loss=recipe.loss,
+                              evaluator=recipe.evaluator, callbacks=callbacks)
+        interrupted = train_and_save(trainer, out)
+        laps.lap("train")
+    state = trainer.state
+    best = Path(state.best_model_checkpoint).name if state.best_model_checkpoint else None
+    return TrainResult(
+        method=method, output_dir=out, base=base_model, steps=state.global_step,
+        seconds=time.perf_counter() - laps.start, train_pairs=train_pairs,
+        val_metrics=best_eval(state.log_history, state.best_metric, best_metric, reported),
+        best_checkpoint=None if interrupted else best, interrupted=interrupted,
+        details={**recipe.details, **{f"{name}_seconds": round(sec, 2) for name, sec in laps.seconds.items()},
+                 **loss_ends(state.log_history)},
+    )

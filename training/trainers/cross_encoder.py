@@ -10,19 +10,21 @@ actually be shown.
 
 from __future__ import annotations
 
-import json
 import logging
 import tempfile
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Hashable, Sequence
 
 from agentic_router.indexes.embeddings import resolve_model_path
 from agentic_router.indexes.errors import InputError, ModelError
+from agentic_router.router.models import load_reranker  # noqa: F401 - re-exported next to the trainer
+from agentic_router.router.rerank import best_window, window_scores
 from agentic_router.training.dataset import RoutingDataset
 from agentic_router.training.trainers.common import (
     CARD_PREFIX,
     CHUNK_PREFIX,
+    Laps,
+    Recipe,
     TrainResult,
     TrainSettings,
     build_pairs,
@@ -30,13 +32,8 @@ from agentic_router.training.trainers.common import (
     load_bi_encoder,
     load_dataset,
     one_line,
-    loss_ends,
-    train_and_save,
-    trainer_arguments,
-    prepare_output_dir,
-    resolve_device,
+    run_trainer,
     seed_everything,
-    torch_threads,
 )
 from agentic_router.training.trainers.negatives import blocked_texts, mine_negatives
 
@@ -49,6 +46,7 @@ METHOD = "cross-encoder"
 MAX_LENGTH = 128  # question + card fit; a 256-token chunk is cut in half, which keeps a step ~3x cheaper
 VAL_CANDIDATES = 10  # reranked per val question: its positives + the bi-encoder's top wrong texts
 BEST_METRIC = "eval_val_ndcg@10"
+REPORTED = {"eval_val_map": "map", "eval_val_mrr@10": "mrr@10", "eval_val_ndcg@10": "ndcg@10"}
 # The classification head starts random on top of a bi-encoder: at the usual 2e-5 a few hundred rows left
 # the loss at ln 2 (COVID-QA logs, 276 questions), i.e. the reranker learned nothing. 1e-4 moves it.
 LEARNING_RATE = 1e-4
@@ -65,13 +63,6 @@ def train_cross_encoder(dataset: RoutingDataset | str | Path, base_model: str, s
     top wrong candidates) and the best epoch is kept. Ctrl-C saves the current weights, ``interrupted=True``.
     ``miner_model`` (default: ``base_model``) is the bi-encoder that mines negatives.
     """
-    with torch_threads(settings.threads):
-        return _train_cross_encoder(dataset, base_model, settings, miner_model, max_length, callbacks)
-
-
-def _train_cross_encoder(dataset: RoutingDataset | str | Path, base_model: str, settings: TrainSettings,
-                         miner_model: str | None = None, max_length: int = MAX_LENGTH,
-                         callbacks: list[Any] | None = None) -> TrainResult:
     import torch
     from sentence_transformers import CrossEncoder, CrossEncoderTrainer, CrossEncoderTrainingArguments
     from sentence_transformers.cross_encoder.evaluation import CrossEncoderRerankingEvaluator
@@ -82,68 +73,48 @@ def _train_cross_encoder(dataset: RoutingDataset | str | Path, base_model: str, 
     pairs = [p for p in build_pairs(ds, "train") if reads(p.positive_id)] or build_pairs(ds, "train")
     val_pairs = [p for p in build_pairs(ds, "val") if reads(p.positive_id)]
     opts = settings.resolved(epochs=1, batch_size=32, learning_rate=LEARNING_RATE)
-    device = resolve_device(opts.device)
-    out = prepare_output_dir(opts.output_dir)
-    started = time.perf_counter()
-    seed_everything(opts.seed)
 
-    miner = load_bi_encoder(miner_model or base_model, device)
-    miner_loaded = time.perf_counter()
-    corpus = {k: v for k, v in corpus_texts(ds).items() if reads(k)}
-    passages = {v for k, v in corpus.items() if k.startswith(CHUNK_PREFIX)}
-    if opts.hard_negatives < 1:
-        logger.warning("a reranker needs negatives: mining 1 per question although hard_negatives=0")
-    samples: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory() as cache:  # the val pass reuses the corpus vectors of the train pass
-        train_data, counts = mine_negatives(miner, pairs, corpus, max(1, opts.hard_negatives), opts.seed,
-                                            output_format="labeled-pair", cache_dir=Path(cache),
-                                            blocked=blocked_texts(ds, pairs))
-        if val_pairs:
-            val_rows, _ = mine_negatives(miner, val_pairs, corpus, VAL_CANDIDATES - 1, opts.seed,
-                                         output_format="labeled-pair", relative_margin=None, cache_dir=Path(cache),
-                                         blocked=blocked_texts(ds, val_pairs))
-            samples = _reranking_samples(_windowed(val_rows, passages))
-    del miner
-    if "label" not in train_data.column_names:  # no text could serve as a negative
-        raise InputError("cannot train a reranker: the data set has no text that is a negative for any question")
-    train_data = _windowed(train_data, passages)
-    n_pos = sum(train_data["label"])
-    n_neg = len(train_data) - n_pos
-    mined = time.perf_counter()
+    def prepare(device: str, laps: Laps) -> Recipe:
+        miner = load_bi_encoder(miner_model or base_model, device)
+        laps.lap("load")
+        corpus = {k: v for k, v in corpus_texts(ds).items() if reads(k)}
+        passages = {v for k, v in corpus.items() if k.startswith(CHUNK_PREFIX)}
+        if opts.hard_negatives < 1:
+            logger.warning("a reranker needs negatives: mining 1 per question although hard_negatives=0")
+        samples: list[dict[str, Any]] = []
+        with tempfile.TemporaryDirectory() as cache:  # the val pass reuses the corpus vectors of the train pass
+            train_data, counts = mine_negatives(miner, pairs, corpus, max(1, opts.hard_negatives), opts.seed,
+                                                output_format="labeled-pair", cache_dir=Path(cache),
+                                                blocked=blocked_texts(ds, pairs))
+            if val_pairs:
+                val_rows, _ = mine_negatives(miner, val_pairs, corpus, VAL_CANDIDATES - 1, opts.seed,
+                                             output_format="labeled-pair", relative_margin=None,
+                                             cache_dir=Path(cache), blocked=blocked_texts(ds, val_pairs))
+                samples = _reranking_samples(_windowed(val_rows, passages))
+        del miner
+        if "label" not in train_data.column_names:  # no text could serve as a negative
+            raise InputError("cannot train a reranker: the data set has no text that is a negative for any question")
+        train_data = _windowed(train_data, passages)
+        n_pos = sum(train_data["label"])
+        n_neg = len(train_data) - n_pos
+        laps.lap("mining")
+        seed_everything(opts.seed)  # the new classifier head is drawn from the seeded generator
+        try:
+            model = CrossEncoder(resolve_model_path(base_model), num_labels=1, max_length=max_length, device=device)
+        except Exception as exc:  # noqa: BLE001 - any load failure reads the same to a user
+            raise ModelError(f"cannot load base model {base_model!r}: {one_line(exc)}") from exc
+        laps.lap("load")
+        loss = BinaryCrossEntropyLoss(model, pos_weight=torch.tensor(n_neg / max(1, n_pos)))
+        evaluator = None
+        if samples:
+            evaluator = CrossEncoderRerankingEvaluator(samples, at_k=10, name="val", batch_size=64, write_csv=False,
+                                                       show_progress_bar=False)
+        return Recipe(model, train_data, loss, evaluator,
+                      {**counts, "train_rows": len(train_data), "positives": n_pos, "negatives": n_neg,
+                       "max_length": max_length, "val_questions": len(samples)})
 
-    seed_everything(opts.seed)  # the new classifier head is drawn from the seeded generator
-    try:
-        model = CrossEncoder(resolve_model_path(base_model), num_labels=1, max_length=max_length, device=device)
-    except Exception as exc:  # noqa: BLE001 - any load failure reads the same to a user
-        raise ModelError(f"cannot load base model {base_model!r}: {one_line(exc)}") from exc
-    loaded = time.perf_counter()
-    loss = BinaryCrossEntropyLoss(model, pos_weight=torch.tensor(n_neg / max(1, n_pos)))
-    evaluator = None
-    if samples:
-        evaluator = CrossEncoderRerankingEvaluator(samples, at_k=10, name="val", batch_size=64, write_csv=False,
-                                                   show_progress_bar=False)
-    args = CrossEncoderTrainingArguments(
-        **trainer_arguments(
-            opts, out, device, len(train_data), BEST_METRIC if evaluator is not None else None),
-    )
-    trainer = CrossEncoderTrainer(model=model, args=args, train_dataset=train_data, loss=loss, evaluator=evaluator,
-                                  callbacks=callbacks)
-    interrupted = train_and_save(trainer, out, logger)
-    trained = time.perf_counter()
-
-    history = trainer.state.log_history
-    best = Path(trainer.state.best_model_checkpoint).name if trainer.state.best_model_checkpoint else None
-    return TrainResult(
-        method=METHOD, output_dir=out, base=base_model, steps=trainer.state.global_step,
-        seconds=time.perf_counter() - started, train_pairs=len(pairs),
-        val_metrics=_best_eval(history, trainer.state.best_metric),
-        best_checkpoint=None if interrupted else best, interrupted=interrupted,
-        details={**counts, "train_rows": len(train_data), "positives": n_pos, "negatives": n_neg,
-                 "max_length": max_length, "val_questions": len(samples),
-                 "load_seconds": round(miner_loaded - started + loaded - mined, 2),
-                 "mining_seconds": round(mined - miner_loaded, 2), "train_seconds": round(trained - loaded, 2),
-                 **loss_ends(history)},
-    )
+    return run_trainer(METHOD, base_model, opts, len(pairs), prepare, CrossEncoderTrainer,
+                       CrossEncoderTrainingArguments, BEST_METRIC, REPORTED, callbacks)
 
 
 def _what_it_reads(ds: RoutingDataset) -> Callable[[str], bool]:
@@ -160,8 +131,6 @@ def _windowed(rows: Any, passages: set[str]) -> Any:
     """Each (question, passage) row shows the passage's window that best matches the question, as
     reranking reads passages at inference (``router.rerank``): a long chunk cut at ``max_length`` would
     often hide the very sentence that makes it a positive. Tool cards are read whole, as at inference."""
-    from agentic_router.router.rerank import best_window
-
     return rows.map(lambda row: {"positive": best_window(row["anchor"], row["positive"])
                                  if row["positive"] in passages else row["positive"]})
 
@@ -175,37 +144,7 @@ def _reranking_samples(rows: Any) -> list[dict[str, Any]]:
     return [s for s in grouped.values() if s["positive"] and s["negative"]]
 
 
-def _best_eval(history: list[dict[str, Any]], best: float | None) -> dict[str, float]:
-    evals = [h for h in history if BEST_METRIC in h]
-    if not evals:
-        return {}
-    chosen = next((h for h in evals if best is not None and h[BEST_METRIC] == best), evals[-1])
-    out = {name: float(chosen[f"eval_val_{name}"]) for name in ("map", "mrr@10", "ndcg@10") if f"eval_val_{name}" in chosen}
-    out["epoch"] = float(chosen.get("epoch", 0.0))
-    return out
-
-
 # ---- use -----------------------------------------------------------------------------------------------
-def load_reranker(path: str | Path) -> "CrossEncoder":
-    """Load a trained reranker; a missing folder, a bi-encoder folder or corrupt weights are ``ModelError``s."""
-    from sentence_transformers import CrossEncoder
-
-    folder = Path(path)
-    if not folder.is_dir() or not (folder / "config.json").is_file():
-        raise ModelError(f"no reranker in {folder}")
-    st_config = folder / "config_sentence_transformers.json"
-    try:
-        kind = json.loads(st_config.read_text(encoding="utf-8")).get("model_type") if st_config.is_file() else None
-    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as exc:
-        raise ModelError(f"corrupt reranker checkpoint {folder}: {one_line(exc)}") from exc
-    if kind not in (None, "CrossEncoder") or kind is None and (folder / "modules.json").is_file():
-        raise ModelError(f"{folder} holds a {kind or 'SentenceTransformer'} model, not a trained reranker")
-    try:
-        return CrossEncoder(str(folder), device=resolve_device("auto"))
-    except Exception as exc:  # noqa: BLE001 - unreadable weights/config all mean a broken checkpoint
-        raise ModelError(f"corrupt reranker checkpoint {folder}: {one_line(exc)}") from exc
-
-
 def rerank(cross_encoder: "CrossEncoder", query: str, candidates: Sequence[tuple[Hashable, str]],
            top_n: int) -> list[tuple[Hashable, float]]:
     """Score ``(id, text)`` candidates against ``query`` and return the best ``top_n`` as ``(id, score)``.
@@ -214,8 +153,6 @@ def rerank(cross_encoder: "CrossEncoder", query: str, candidates: Sequence[tuple
     bi-encoder's ranking)."""
     if top_n < 1 or not candidates:
         return []
-    from agentic_router.router.rerank import window_scores
-
     unique = list(dict.fromkeys(text for _, text in candidates))
     by_text = dict(zip(unique, window_scores(cross_encoder, query, unique)))
     order = sorted(range(len(candidates)), key=lambda i: -by_text[candidates[i][1]])

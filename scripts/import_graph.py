@@ -1,0 +1,127 @@
+"""Print the package graph of agentic_router (which package imports which) and check it flows one way.
+
+    .venv/bin/python scripts/import_graph.py [--json]
+
+Layers, lowest first: indexes (the floor: settings, errors, catalog, stores, embedder, document indexes)
+<- router (retrieval, agent, model loading for serving, the Python API) <- training (data, trainers,
+evaluation) <- cli (the shell). A package may import only packages below it. Exit code 1 on an edge
+against that direction or on a cycle; the test suite runs the same check (tests/test_layering.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import sys
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = "agentic_router"
+LAYERS = ("indexes", "router", "training", "cli")  # lowest first
+SOURCES = [*(f"{p}/**/*.py" for p in LAYERS[:-1]), "cli.py", "__init__.py"]
+
+
+@dataclass(frozen=True)
+class Import:
+    source: str  # file, relative to the repository root
+    line: int
+    target: str  # absolute module name
+    in_function: bool
+
+
+def layer_of(path_or_module: str) -> str | None:
+    """``router/app.py`` or ``agentic_router.router.app`` -> ``router``; the package root -> None."""
+    parts = path_or_module.replace("/", ".").removesuffix(".py").split(".")
+    if parts and parts[0] == PACKAGE:
+        parts = parts[1:]
+    return parts[0] if parts and parts[0] in LAYERS else None
+
+
+def own_imports(path: Path) -> list[Import]:
+    """Every import of one of our modules in ``path``, marked when it sits inside a function body."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    rel = path.relative_to(ROOT).as_posix()
+    found: list[Import] = []
+
+    def visit(node: ast.AST, in_function: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            nested = in_function or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
+            if isinstance(child, ast.Import):
+                found.extend(Import(rel, child.lineno, a.name, in_function) for a in child.names
+                             if a.name.split(".")[0] == PACKAGE)
+            elif isinstance(child, ast.ImportFrom) and child.module and child.level == 0:
+                if child.module.split(".")[0] == PACKAGE:
+                    found.append(Import(rel, child.lineno, child.module, in_function))
+            visit(child, nested)
+
+    visit(tree, False)
+    return found
+
+
+def all_imports() -> list[Import]:
+    files = sorted({p for pattern in SOURCES for p in ROOT.glob(pattern)})
+    return [imp for f in files for imp in own_imports(f)]
+
+
+def package_graph(imports: list[Import]) -> dict[str, set[str]]:
+    graph: dict[str, set[str]] = defaultdict(set)
+    for imp in imports:
+        src, dst = layer_of(imp.source), layer_of(imp.target)
+        if src and dst and src != dst:
+            graph[src].add(dst)
+    return graph
+
+
+def violations(imports: list[Import]) -> list[str]:
+    """Imports that point up the layers (a lower package importing a higher one)."""
+    out = []
+    for imp in imports:
+        src, dst = layer_of(imp.source), layer_of(imp.target)
+        if src and dst and LAYERS.index(dst) > LAYERS.index(src):
+            out.append(f"{imp.source}:{imp.line}: {src} imports {imp.target} (a higher layer)")
+    return out
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Every cycle in the package graph (found by depth-first search from each package)."""
+    found: list[list[str]] = []
+
+    def walk(node: str, path: list[str]) -> None:
+        for nxt in sorted(graph.get(node, ())):
+            if nxt == path[0]:
+                found.append([*path, nxt])
+            elif nxt not in path and nxt > path[0]:
+                walk(nxt, [*path, nxt])
+
+    for start in sorted(graph):
+        walk(start, [start])
+    return found
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print the graph and problems as JSON")
+    args = parser.parse_args()
+    imports = all_imports()
+    graph = package_graph(imports)
+    bad, loops = violations(imports), cycles(graph)
+    if args.json:
+        print(json.dumps({"layers": LAYERS, "graph": {k: sorted(v) for k, v in sorted(graph.items())},
+                          "violations": bad, "cycles": loops}, indent=2))
+    else:
+        print("layers, lowest first: " + " <- ".join(LAYERS))
+        for layer in reversed(LAYERS):
+            print(f"  {layer:<9} -> {', '.join(sorted(graph.get(layer, ()))) or '(nothing of ours)'}")
+        for line in bad:
+            print("against the direction: " + line)
+        for loop in loops:
+            print("cycle: " + " -> ".join(loop))
+        print("one way, no cycle" if not bad and not loops else f"{len(bad)} violation(s), {len(loops)} cycle(s)")
+    return 1 if bad or loops else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
