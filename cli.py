@@ -274,7 +274,7 @@ def train(ctx: click.Context, method: str, dataset_path: Path | None, epochs: in
                f"validation: {json.dumps(version.validation)}")
     fusion = version.figures.get("fusion")
     if fusion:
-        weight = "reranker alone" if fusion["weight"] is None else fusion["weight"]
+        weight = "reranker alone" if fusion["weight"] in (None, "alone") else fusion["weight"]
         click.echo(f"fusion weight (router score + w x reranker): {weight}"
                    + (f", chosen on {fusion['n']} held-out questions" if fusion.get("calibrated") else " (default)"))
     if version.figures.get("warning"):
@@ -307,7 +307,7 @@ def models_calibrate(ctx: click.Context, name: str, dataset_path: Path | None, q
     if as_json:
         click.echo(json.dumps(fusion))
         return
-    weight = "reranker alone" if fusion["weight"] is None else fusion["weight"]
+    weight = "reranker alone" if fusion["weight"] in (None, "alone") else fusion["weight"]
     click.echo(f"{name}: fusion weight {weight}, chosen on {fusion['n']} questions")
     for w, row in fusion["grid"].items():
         click.echo(f"  w={w:>5}  hit@1 {row['hit@1']:.3f}  mrr {row['mrr']:.3f}  fixed {row['fixed']}  broken {row['broken']}")

@@ -8,7 +8,7 @@ The two opinions are fused rather than the cross-encoder's replacing the router'
 weight x reranker probability``. The router already weighs three kinds of evidence (card, passage, BM25)
 and a reranker trained on a few hundred questions knows less than that; letting it override the router
 outright cost 0.6 hit@1 on COVID-QA. The weight is chosen per trained reranker on held-out questions
-(``training.fusion``) and stored with the version; ``weight=None`` means the reranker's order alone.
+(``training.fusion``) and stored with the version; the weight ``ALONE`` means the reranker's order alone.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import replace
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Literal, Sequence, Union
 
 from agentic_router.indexes.schema import RouteHit
 
@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from sentence_transformers import CrossEncoder
 
 DEFAULT_WEIGHT = 0.3  # for a reranker trained without held-out questions to choose one on
+ALONE = "alone"  # a fusion weight meaning: order by the reranker's score alone
+FusionWeight = Union[float, Literal["alone"]]
 # A reranker reads 128 tokens (question included) but a chunk holds up to 256, so a passage is read in
 # overlapping windows of ~110 tokens and scores as its best window (MaxP). Read whole, the cut-off half of
 # every chunk was invisible: the answer to most questions was simply not shown to the reranker.
@@ -91,16 +93,16 @@ def reranker_scores(model: "CrossEncoder", query: str, hits: Sequence[RouteHit])
     return [by_reading[r] if r is not None else 0.0 for r in readings]
 
 
-def fuse(hits: Sequence[RouteHit], scores: Sequence[float], weight: float | None) -> list[RouteHit]:
-    """Reorder by ``router score + weight x reranker score`` (reranker alone when ``weight`` is None).
+def fuse(hits: Sequence[RouteHit], scores: Sequence[float], weight: FusionWeight) -> list[RouteHit]:
+    """Reorder by ``router score + weight x reranker score`` (the reranker's score alone for ``ALONE``).
     Ties keep the router's order, which already puts the index kind the question calls for first."""
-    fused = [s if weight is None else h.score + weight * s for h, s in zip(hits, scores)]
+    fused = [s if weight == ALONE else h.score + float(weight) * s for h, s in zip(hits, scores)]
     order = sorted(range(len(hits)), key=lambda i: (-fused[i], i))
     return [replace(hits[i], score=round(fused[i], 6)) for i in order]
 
 
 def rerank_hits(model: "CrossEncoder", query: str, hits: Sequence[RouteHit],
-                weight: float | None = None) -> list[RouteHit]:
+                weight: FusionWeight = ALONE) -> list[RouteHit]:
     if not hits:
         return []
     return fuse(hits, reranker_scores(model, query, hits), weight)

@@ -22,7 +22,7 @@ from agentic_router.indexes.schema import RouteHit, ToolSpec
 from agentic_router.indexes.store import chroma_client
 from agentic_router.router.models import load_adapter_embedding, load_reranker
 from agentic_router.router.registry import BASE, ModelRegistry, ModelVersion
-from agentic_router.router.rerank import DEFAULT_WEIGHT, rerank_hits
+from agentic_router.router.rerank import ALONE, DEFAULT_WEIGHT, FusionWeight, rerank_hits
 from agentic_router.router.retriever import ToolRetriever
 from agentic_router.router.scoring import Weights
 
@@ -137,13 +137,14 @@ class RouterView:
         return load_reranker(self.registry.model_path(version))
 
     @cached_property
-    def reranker_weight(self) -> float | None:
+    def reranker_weight(self) -> FusionWeight:
         """How much the reranker's score adds to the router's (chosen on held-out questions when it was
-        trained; ``None`` = its order alone). See ``router.rerank``."""
+        trained; ``ALONE``: its order alone). See ``router.rerank``."""
         if self.reranker_version is None:
-            return None
+            return DEFAULT_WEIGHT
         fusion = self.registry.get(self.reranker_version).figures.get("fusion") or {}
-        return fusion["weight"] if "weight" in fusion else DEFAULT_WEIGHT
+        weight = fusion.get("weight", DEFAULT_WEIGHT)
+        return ALONE if weight is None else weight  # versions trained before the name stored None
 
     @cached_property
     def tag(self) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agentic_router.router.rerank import best_window, fuse, passage_windows, reranker_scores, window_scores
+from agentic_router.router.rerank import ALONE, best_window, fuse, passage_windows, reranker_scores, window_scores
 from agentic_router.indexes.schema import RouteHit
 from agentic_router.training.evaluate import LabelledQuery
 from agentic_router.training.fusion import calibrate_fusion
@@ -23,10 +23,10 @@ def _hits() -> list[RouteHit]:
             for n, s, d in (("a", 0.9, "first"), ("b", 0.5, "second"), ("c", 0.4, "third"))]
 
 
-def test_fuse_weight_zero_keeps_the_router_order_and_none_is_the_reranker_alone() -> None:
+def test_fuse_weight_zero_keeps_the_router_order_and_alone_is_the_reranker_alone() -> None:
     hits, scores = _hits(), [0.0, 0.2, 1.0]
     assert [h.name for h in fuse(hits, scores, 0.0)] == ["a", "b", "c"]
-    assert [h.name for h in fuse(hits, scores, None)] == ["c", "b", "a"]
+    assert [h.name for h in fuse(hits, scores, ALONE)] == ["c", "b", "a"]
     assert [h.name for h in fuse(hits, scores, 1.0)] == ["c", "a", "b"]  # 1.4 > 0.9 > 0.7
 
 
@@ -75,7 +75,7 @@ def test_calibration_gives_a_useless_reranker_weight_zero_and_a_useful_one_weigh
     useless = calibrate_fusion(router.view, KeywordReranker("magma"), right)
     assert useless["calibrated"] and useless["weight"] == 0.0 and useless["grid"]["0.0"]["hit@1"] == 1.0
     useful = calibrate_fusion(router.view, KeywordReranker("borrow"), [right[1], *misled])
-    chosen = "alone" if useful["weight"] is None else str(useful["weight"])
+    chosen = str(useful["weight"])
     assert useful["weight"] != 0.0 and useful["grid"]["0.0"]["hit@1"] == 0.2 and useful["grid"][chosen]["hit@1"] == 1.0
     assert useful["grid"][chosen]["fixed"] == 4 and useful["grid"][chosen]["broken"] == 0
     # one question fixed is noise: the weight stays 0

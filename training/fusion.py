@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any, Sequence
 
-from agentic_router.router.rerank import DEFAULT_WEIGHT, fuse, reranker_scores
+from agentic_router.router.rerank import ALONE, DEFAULT_WEIGHT, FusionWeight, fuse, reranker_scores
 from agentic_router.training.evaluate import LabelledQuery, ranked_ids
 from agentic_router.training.metrics import score_rankings
 
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
     from agentic_router.router.workspace import RouterView
 
-GRID: tuple[float | None, ...] = (0.0, 0.03, 0.1, 0.3, 1.0, 3.0, None)  # None: the reranker's order alone
+GRID: tuple[FusionWeight, ...] = (0.0, 0.03, 0.1, 0.3, 1.0, 3.0, ALONE)
 DEPTH = 10
 
 
@@ -34,7 +34,7 @@ def calibrate_fusion(view: "RouterView", reranker: "CrossEncoder", queries: Sequ
     if not queries:
         return {"weight": DEFAULT_WEIGHT, "calibrated": False, "n": 0,
                 "reason": "no held-out questions; default weight"}
-    rankings: dict[float | None, list[list[str]]] = {w: [] for w in GRID}
+    rankings: dict[FusionWeight, list[list[str]]] = {w: [] for w in GRID}
     for q in tqdm(queries, desc="fusion weight", unit="q", disable=not progress):
         hits = view.retriever.route(q.query, depth)
         scores = reranker_scores(reranker, q.query, hits) if hits else []
@@ -48,7 +48,7 @@ def calibrate_fusion(view: "RouterView", reranker: "CrossEncoder", queries: Sequ
     passing = [w for w in GRID if w == 0.0 or clearly_better(*changes[w])]
     best = max(passing, key=lambda w: (round(scored[w]["hit@1"], 9), round(scored[w]["mrr"], 9), -GRID.index(w)))
     return {"weight": best, "calibrated": True, "n": len(queries), "depth": depth, "level": level,
-            "grid": {("alone" if w is None else str(w)): {"hit@1": round(scored[w]["hit@1"], 4),
+            "grid": {str(w): {"hit@1": round(scored[w]["hit@1"], 4),
                                                            "mrr": round(scored[w]["mrr"], 4),
                                                            "fixed": changes[w][0], "broken": changes[w][1]}
                      for w in GRID}}
