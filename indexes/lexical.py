@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import shutil
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
@@ -83,8 +85,32 @@ def tokenize(text: str, stopwords: frozenset[str] = frozenset()) -> list[str]:
     return [t for t in _TOKEN.findall(_CAMEL.sub(" ", text).lower()) if t not in stopwords]
 
 
+@dataclass(frozen=True)
+class LexicalMatch:
+    """BM25 scores of one question: raw score per key (best among a key's entries), the best score, and
+    the question's ceiling: what a text holding each of its words once would score (the sum of their idf).
+    ``score / best`` says how a key compares with the others; ``score / ceiling`` how much of the question
+    it matches, so a weak best match stays weak."""
+
+    scores: dict[str, float]
+    best: float
+    ceiling: float
+    ceiling_all: float = 0.0  # the same, counting words no text of the index holds at the rarest idf
+
+    def normalised(self, by: str) -> dict[str, float]:
+        """``by="best"`` (relative to the best key), ``"ceiling"`` (share of the question's known words
+        matched, at most 1) or ``"ceiling_all"`` (share of all its words)."""
+        scale = {"best": self.best, "ceiling": self.ceiling, "ceiling_all": self.ceiling_all}[by]
+        if scale <= 0:
+            return {}
+        return {key: min(1.0, value / scale) for key, value in self.scores.items()}
+
+
+NO_MATCH = LexicalMatch({}, 0.0, 0.0)
+
+
 class LexicalIndex:
-    """BM25 over one Chroma collection's texts; ``search`` returns ``{key: score / best score}``."""
+    """BM25 over one Chroma collection's texts, searched with ``match``."""
 
     def __init__(self, keys: list[str], texts: list[str], stopwords: frozenset[str]) -> None:
         bm25s = import_bm25s()
@@ -95,20 +121,38 @@ class LexicalIndex:
             self.model.index([tokenize(t, stopwords) or ["_"] for t in texts], show_progress=False)
 
     def search(self, query: str, k: int) -> dict[str, float]:
-        """Best normalised score per key among the top ``k`` entries (keys repeat for chunks of one document)."""
+        """Best score per key among the top ``k`` entries, divided by the best one."""
+        return self.match(query, k).normalised("best")
+
+    def match(self, query: str, k: int) -> LexicalMatch:
+        """Raw BM25 per key among the top ``k`` entries (keys repeat for chunks of one document)."""
         tokens = tokenize(query, self.stopwords)
         if not tokens or not self.keys:
-            return {}
+            return NO_MATCH
         ids, scores = self.model.retrieve([tokens], k=min(k, len(self.keys)), show_progress=False)
-        top = float(scores[0][0]) if len(scores[0]) else 0.0
-        if top <= 0:
-            return {}
+        best = float(scores[0][0]) if len(scores[0]) else 0.0
+        if best <= 0:
+            return NO_MATCH
         out: dict[str, float] = {}
-        for i, s in zip(ids[0].tolist(), scores[0].tolist()):
+        for i, value in zip(ids[0].tolist(), scores[0].tolist()):
             key = self.keys[i]
-            if s > 0 and key not in out:
-                out[key] = float(s) / top
-        return out
+            if value > 0 and key not in out:
+                out[key] = float(value)
+        return LexicalMatch(out, best, self.ceiling(tokens), self.ceiling(tokens, unknown=True))
+
+    def ceiling(self, tokens: list[str], unknown: bool = False) -> float:
+        """What a text of average length holding each known word of the question once would score: the sum
+        of their idf over (1 + k1), as bm25s' default (Lucene) formula gives (repeats count, as in BM25)."""
+        vocab = self.model.vocab_dict
+        indptr = self.model.scores["indptr"]
+        n = float(self.model.scores["num_docs"])
+        total = 0.0
+        for token in tokens:
+            tid = vocab.get(token)
+            if tid is not None or unknown:
+                df = float(indptr[tid + 1] - indptr[tid]) if tid is not None else 0.0
+                total += math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+        return total / (1.0 + float(self.model.k1))
 
     # ---- persistence -------------------------------------------------------------------------------
     def save(self, folder: Path) -> None:

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from llama_index.core.base.embeddings.base import BaseEmbedding
 
 MAX_QUERY_CHARS = 10_000
+MEMORY_NEIGHBOURS = 16  # recorded requests consulted per question
 
 
 def check_query(query: str, max_chars: int = MAX_QUERY_CHARS) -> str:
@@ -96,12 +97,16 @@ class ToolRetriever(BaseRetriever):
                 evidence.chunk[doc_id], evidence.passages[doc_id] = sim, text
         if self.lexical is not None and self.weights.lexical_weight > 0:
             version = catalog.version()
-            evidence.lex_cards = self.lexical.get(catalog.cards, version, "cards").search(query, n_cards)
+            evidence.lex_cards = self.lexical.get(catalog.cards, version, "cards").match(query, n_cards)
             if n_chunks:
-                evidence.lex_docs = self.lexical.get(catalog.chunks, version, "chunks").search(
+                evidence.lex_docs = self.lexical.get(catalog.chunks, version, "chunks").match(
                     query, self.chunk_candidates)
-        evidence.specs = catalog.get_tools(sorted(set(evidence.card) | set(evidence.lex_cards)))
-        doc_ids = sorted(set(evidence.chunk) | set(evidence.lex_docs))
+        if self.weights.memory_weight > 0 and catalog.count_memory():
+            for _rid, tool, sim in catalog.nearest_memory(qvec, min(MEMORY_NEIGHBOURS, catalog.count_memory())):
+                evidence.memory[tool] = max(sim, evidence.memory.get(tool, -1.0))
+        found = set(evidence.card) | set(evidence.lex_cards.scores) | set(evidence.memory)
+        evidence.specs = catalog.get_tools(sorted(found))
+        doc_ids = sorted(set(evidence.chunk) | set(evidence.lex_docs.scores))
         for doc_tools in catalog.tools_for_documents(doc_ids).values():
             evidence.specs.update((spec.name, spec) for spec in doc_tools)
         missing = [name for name in evidence.specs if name not in evidence.card]

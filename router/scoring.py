@@ -19,8 +19,9 @@ weights) is what lets weights be chosen per catalog and every channel be evaluat
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+from agentic_router.indexes.lexical import NO_MATCH, LexicalMatch
 from agentic_router.indexes.schema import RouteHit, ToolSpec
 
 _SUMMARY_INTENT = re.compile(
@@ -45,13 +46,22 @@ def kind_intent(query: str) -> str:
     return "vector"
 
 
+LEXICAL_NORMS = ("best", "ceiling", "ceiling_all")
+
+
 @dataclass(frozen=True)
 class Weights:
-    """How the channels are mixed (``RouterConfig`` holds the configured values)."""
+    """How the channels are mixed (``RouterConfig`` holds the configured values).
+
+    ``lexical_norm`` says what a BM25 score is divided by: ``best``, the question's best BM25 score (the
+    top candidate always gets 1, however weak its match), or ``ceiling``, what a text holding each of the
+    question's words once would score (a weak match stays weak; see ``indexes.lexical.LexicalMatch``)."""
 
     card_weight: float = 0.15
     lexical_weight: float = 0.4
     kind_bonus: float = 0.05
+    lexical_norm: str = "best"
+    memory_weight: float = 0.5
 
 
 @dataclass
@@ -63,8 +73,9 @@ class Evidence:
     card: dict[str, float] = field(default_factory=dict)  # tool name -> cosine to its card
     chunk: dict[str, float] = field(default_factory=dict)  # doc_id -> best chunk cosine
     passages: dict[str, str] = field(default_factory=dict)  # doc_id -> text of that best chunk
-    lex_cards: dict[str, float] = field(default_factory=dict)  # tool name -> BM25 / best BM25
-    lex_docs: dict[str, float] = field(default_factory=dict)  # doc_id -> best chunk BM25 / best BM25
+    lex_cards: LexicalMatch = NO_MATCH  # BM25 over tool cards, per tool name
+    lex_docs: LexicalMatch = NO_MATCH  # BM25 over chunks, per doc_id (its best chunk)
+    memory: dict[str, float] = field(default_factory=dict)  # tool name -> cosine to its nearest recorded request
 
 
 def score(evidence: Evidence, weights: Weights) -> list[RouteHit]:
@@ -74,19 +85,24 @@ def score(evidence: Evidence, weights: Weights) -> list[RouteHit]:
     at most that close, and a zero would sink a document whose card matches well."""
     floor = min(evidence.chunk.values()) if evidence.chunk else 0.0
     lam = weights.lexical_weight
+    lex_cards = evidence.lex_cards.normalised(weights.lexical_norm) if lam else {}
+    lex_docs = evidence.lex_docs.normalised(weights.lexical_norm) if lam else {}
     hits = []
     for name, spec in evidence.specs.items():
         card = evidence.card.get(name, 0.0)
         if spec.kind == "external":
-            value = (1 - lam) * card + lam * evidence.lex_cards.get(name, 0.0)
+            value = (1 - lam) * card + lam * lex_cards.get(name, 0.0)
             hits.append(make_hit(spec, value, card, None))
             continue
         doc = spec.doc_id or ""
         chunk = evidence.chunk.get(doc, floor)
         dense = weights.card_weight * card + (1 - weights.card_weight) * chunk
-        value = (1 - lam) * dense + lam * evidence.lex_docs.get(doc, 0.0)
+        value = (1 - lam) * dense + lam * lex_docs.get(doc, 0.0)
         value += weights.kind_bonus if spec.kind == evidence.intent else 0.0
         hits.append(make_hit(spec, value, card, chunk, evidence.passages.get(doc)))
+    if evidence.memory and weights.memory_weight > 0:
+        mu = weights.memory_weight
+        hits = [replace(h, score=round((1 - mu) * h.score + mu * evidence.memory.get(h.name, 0.0), 6)) for h in hits]
     hits.sort(key=lambda h: (-h.score, h.name))
     return hits
 

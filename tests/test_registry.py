@@ -47,18 +47,22 @@ def test_failed_activation_keeps_the_previous_version(router) -> None:
     (target / "model").mkdir()
     (target / "model" / "config.json").write_text("{not json", encoding="utf-8")
     router.registry.register(ModelVersion(name="broken", method="full", base="base", path="broken/model"))
-    with pytest.raises(Exception):
+    with pytest.raises(ModelError) as exc:  # a user error, reported in one line naming the broken folder
         activate(router.workspace, "broken")
+    message = str(exc.value)
+    assert message.startswith("cannot load embedder ") and str(target / "model") in message, message
+    assert "\n" not in message
     assert router.registry.active() == {"embedder": None, "reranker": None}
+    assert AgenticRouter(router.config, llm=None).view.embedder_version is None
 
 
 def test_registry_errors(router) -> None:
     with pytest.raises(ModelError, match="unknown model 'nope'"):
         router.registry.get("nope")
     _register_copy_of_base(router, "v1")
-    with pytest.raises(CatalogError, match="already exists"):
+    with pytest.raises(CatalogError, match="model 'v1' already exists"):
         router.registry.new_dir("v1")
-    with pytest.raises(InputError, match="must be"):
+    with pytest.raises(InputError, match="model name 'base' must be 1-64 letters, digits"):
         router.registry.new_dir("base")
     with pytest.raises(InputError, match="no cross-encoder is active"):
         router.route("anything", k=3, rerank=10)

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from agentic_router.indexes.config import RouterConfig
+from agentic_router.indexes.embeddings import SentenceEmbedding, load_embedder
 from agentic_router.indexes.errors import InputError, ModelError
 from agentic_router.training.dataset import RoutingDataset
 from agentic_router.training.trainers.common import TrainSettings, build_pairs, corpus_texts, positive_ids
@@ -45,12 +48,34 @@ QUESTIONS = [  # qid, question, tools, chunks, split
 ]
 
 
+# On the data above the base model is already nearly perfect (it orders 86 of 88 train triples right, and
+# every val question), so "trained >= base" there passes for a model that learnt nothing. Tools named by
+# codenames, whose cards say nothing about what they do, are the opposite: the base model can only guess
+# (half of the triples right), and a trainer that works must teach it the mapping from its train pairs.
+CODENAMES = {
+    "orion": "orion: Orion service.", "lyra": "lyra: Lyra service.",
+    "vega": "vega: Vega service.", "draco": "draco: Draco service.",
+}
+CODENAME_QUESTIONS = [(qid, text, {"weather_lookup": "orion", "currency_convert": "lyra",
+                                   "photosynthesis_vector": "vega", "rust_borrow_vector": "draco"}[tools[0]])
+                      for qid, text, tools, _, _ in QUESTIONS[:8]]  # q1-q8: one tool each, two per tool
+
+
 def tiny_dataset() -> RoutingDataset:
     return RoutingDataset(
         queries={q: text for q, text, *_ in QUESTIONS}, corpus=dict(CARDS), chunks=dict(CHUNKS),
         relevant_docs={q: tools for q, _, tools, _, _ in QUESTIONS},
         relevant_chunks={q: chunks for q, _, _, chunks, _ in QUESTIONS if chunks},
         split={q: split for q, *_, split in QUESTIONS}, origin={q: "llm" for q, *_ in QUESTIONS},
+    )
+
+
+def codename_dataset() -> RoutingDataset:
+    """Only a train split: without val questions the trainers keep their last state, the one measured."""
+    return RoutingDataset(
+        queries={q: text for q, text, _ in CODENAME_QUESTIONS}, corpus=dict(CODENAMES), chunks={},
+        relevant_docs={q: [tool] for q, _, tool in CODENAME_QUESTIONS}, relevant_chunks={},
+        split={q: "train" for q, *_ in CODENAME_QUESTIONS}, origin={q: "llm" for q, *_ in CODENAME_QUESTIONS},
     )
 
 
@@ -75,11 +100,16 @@ def base_model(tmp_path_factory: pytest.TempPathFactory) -> str:
     return str(target)
 
 
-@pytest.fixture(scope="session")
-def base_embed(base_model: str):  # noqa: ANN201 - HuggingFaceEmbedding
-    from llama_index.embeddings.huggingface import HuggingFaceEmbedding
+def embedder_config(workspace: Path, model: str) -> RouterConfig:
+    """Built directly rather than with ``RouterConfig.load``: a session fixture runs before the per-test
+    fixture that clears AGENTIC_ROUTER_* variables, and the embedder under test must not depend on them."""
+    return RouterConfig(workspace=workspace, embed_model=model, device="cpu")
 
-    return HuggingFaceEmbedding(model_name=base_model, device="cpu", normalize=True)
+
+@pytest.fixture(scope="session")
+def base_embed(base_model: str, tmp_path_factory: pytest.TempPathFactory) -> SentenceEmbedding:
+    """The project's own embedder over the private base copy: what the router pairs an adapter with."""
+    return load_embedder(embedder_config(tmp_path_factory.mktemp("ws"), base_model))
 
 
 def settings(out: Path, **overrides) -> TrainSettings:
@@ -97,6 +127,19 @@ def pair_accuracy(query_vecs: dict[str, np.ndarray], text_vecs: dict[str, np.nda
             for n in set(text_vecs) - pos:
                 right += float(query_vecs[qid] @ text_vecs[p]) > float(query_vecs[qid] @ text_vecs[n])
                 total += 1
+    return right / total
+
+
+def codename_accuracy(encode_query: Callable[[str], Sequence[float]],
+                      encode_text: Callable[[str], Sequence[float]]) -> float:
+    """Share of (question, its codename tool, another codename tool) triples ranked the right way round."""
+    cards = {name: np.asarray(encode_text(text)) for name, text in CODENAMES.items()}
+    right = total = 0
+    for _, text, tool in CODENAME_QUESTIONS:
+        query = np.asarray(encode_query(text))
+        for other in set(cards) - {tool}:
+            right += float(query @ cards[tool]) > float(query @ cards[other])
+            total += 1
     return right / total
 
 
@@ -181,7 +224,7 @@ def test_missing_base_model_is_a_model_error(tmp_path: Path) -> None:
 
 
 # ---- full fine-tune ------------------------------------------------------------------------------------
-def test_full_fine_tune_saves_a_loadable_better_or_equal_model(tmp_path: Path, base_model: str) -> None:
+def test_full_fine_tune_saves_a_loadable_model_that_moved(tmp_path: Path, base_model: str) -> None:
     from sentence_transformers import SentenceTransformer
 
     from agentic_router.training.trainers.full import train_full
@@ -196,10 +239,13 @@ def test_full_fine_tune_saves_a_loadable_better_or_equal_model(tmp_path: Path, b
 
     base, tuned = SentenceTransformer(base_model, device="cpu"), SentenceTransformer(str(tmp_path / "full"), device="cpu")
     assert tuned.get_embedding_dimension() == 384
-    before = pair_accuracy(*bi_encoder_vectors(base.encode, base.encode))
-    after = pair_accuracy(*bi_encoder_vectors(tuned.encode, tuned.encode))
-    assert not np.allclose(base.encode("weather in Oslo"), tuned.encode("weather in Oslo"))
-    assert after >= before
+    base_vecs = bi_encoder_vectors(base.encode, base.encode)
+    tuned_vecs = bi_encoder_vectors(tuned.encode, tuned.encode)
+    assert not np.allclose(base.encode("weather in Oslo"), tuned.encode("weather in Oslo"))  # the weights moved
+    # The base model already orders 86 of 88 train triples right and two steps leave that count as it is,
+    # so on this data only "no worse" can be asked. That training improves a ranking is shown where the base
+    # model is at chance: test_training_teaches_what_the_base_model_cannot_know.
+    assert pair_accuracy(*tuned_vecs) >= pair_accuracy(*base_vecs)
 
 
 def test_full_fine_tune_interrupted_leaves_a_loadable_model(tmp_path: Path, base_model: str) -> None:
@@ -213,6 +259,29 @@ def test_full_fine_tune_interrupted_leaves_a_loadable_model(tmp_path: Path, base
                         callbacks=[InterruptAt(1)])
     assert result.interrupted and result.steps == 1 and result.best_checkpoint is None
     assert len(SentenceTransformer(str(tmp_path / "full"), device="cpu").encode("x")) == 384
+
+
+@pytest.mark.parametrize("method", ["full", "adapter"])
+def test_training_teaches_what_the_base_model_cannot_know(tmp_path: Path, base_model: str, base_embed,
+                                                          method: str) -> None:
+    """The base model places codename tools at chance; training on those very questions must fix that.
+    An untrained (or barely trained) model stays near 0.5 and fails."""
+    from agentic_router.training.trainers.adapter import load_adapter_embedding, train_adapter
+    from agentic_router.training.trainers.full import train_full
+
+    before = codename_accuracy(base_embed.get_query_embedding, base_embed.get_text_embedding)
+    assert before <= 0.6  # the premise: cards that say nothing leave the base model guessing
+    out = tmp_path / method
+    if method == "full":  # 8 pairs, batches of 4: two steps
+        train_full(codename_dataset(), base_model, settings(out, batch_size=4, learning_rate=1e-4, hard_negatives=0))
+        tuned = load_embedder(embedder_config(tmp_path / "ws", str(out)))
+        after = codename_accuracy(tuned.get_query_embedding, tuned.get_text_embedding)
+    else:  # the linear adapter (identity start) on frozen vectors: twelve cheap steps
+        train_adapter(codename_dataset(), base_model, settings(out, epochs=6, batch_size=4, learning_rate=1e-3,
+                                                                hard_negatives=0), kind="linear")
+        adapted = load_adapter_embedding(base_embed, out)
+        after = codename_accuracy(adapted.get_query_embedding, base_embed.get_text_embedding)
+    assert after >= 0.9, (before, after)  # measured: 0.5 -> 1.0 for both
 
 
 # ---- adapter -------------------------------------------------------------------------------------------
@@ -237,7 +306,12 @@ def test_adapter_trains_checkpoints_and_transforms_queries_only(tmp_path: Path, 
     assert len(load_adapter_embedding(base_embed, out, "step_8").get_query_embedding("x")) == 384
     before = pair_accuracy(*bi_encoder_vectors(base_embed.get_query_embedding, base_embed.get_text_embedding))
     after = pair_accuracy(*bi_encoder_vectors(adapted.get_query_embedding, base_embed.get_text_embedding))
-    assert after >= before
+    assert after >= before  # the kept step (best val MRR, earliest on ties) is no worse than the base
+    # The kept step can be the first one, barely moved from the identity start, so "no worse" alone passes
+    # for an adapter that learnt nothing. The last step has had all 24 updates: it must rank strictly
+    # more train triples right than the base (86 of 88; measured 87 two-layer, 88 linear).
+    last = load_adapter_embedding(base_embed, out, "step_24")
+    assert pair_accuracy(*bi_encoder_vectors(last.get_query_embedding, base_embed.get_text_embedding)) > before
 
 
 def test_adapter_reuses_given_text_vectors(tmp_path: Path, base_model: str, base_embed) -> None:
@@ -332,17 +406,24 @@ def test_cross_encoder_trains_saves_and_reranks(tmp_path: Path, base_model: str)
                                  settings(out, epochs=3, learning_rate=2e-4, hard_negatives=2), max_length=64)
     assert result.method == "cross-encoder" and not result.interrupted and result.steps >= 3
     assert result.details["negatives"] > 0 and {"ndcg@10", "mrr@10"} <= set(result.val_metrics)
-    assert result.details["loss_last"] < result.details["loss_first"] or result.val_metrics["ndcg@10"] == 1.0
+    assert result.details["loss_last"] < result.details["loss_first"]
 
     reranker = load_reranker(out)
     scores = CrossEncoder(str(out), device="cpu").predict([("Will it rain?", CARDS["weather_lookup"])])
     assert len(scores) == 1
-    ranked = rerank(reranker, "Will it rain in Oslo?", [("w", CARDS["weather_lookup"]), ("c", CARDS["currency_convert"]),
-                                                         ("w2", CARDS["weather_lookup"])], top_n=2)
-    assert len(ranked) == 2 and ranked[0][1] >= ranked[1][1]
+    candidates = [("w", CARDS["weather_lookup"]), ("c", CARDS["currency_convert"]), ("w2", CARDS["weather_lookup"])]
+    ranked = rerank(reranker, "Will it rain in Oslo?", candidates, top_n=3)
+    # weather above currency (the untrained head puts currency first); the two identical cards score the
+    # same and keep their input order
+    assert [i for i, _ in ranked] == ["w", "w2", "c"], ranked
+    assert ranked[0][1] == ranked[1][1] > ranked[2][1]
+    assert rerank(reranker, "Will it rain in Oslo?", candidates, top_n=2) == ranked[:2]
     seed_everything(0)  # the untrained reranker: same seeded head the trainer started from
     before = reranker_accuracy(CrossEncoder(base_model, num_labels=1, max_length=64, device="cpu"))
-    assert reranker_accuracy(reranker) >= before
+    # A fresh head orders the train triples about at chance (measured 0.47), so a clear gain is required,
+    # not mere equality (measured after training: 0.73)
+    assert before < 0.6
+    assert reranker_accuracy(reranker) >= before + 0.1
 
 
 def test_cross_encoder_interrupted_and_bad_checkpoints(tmp_path: Path, base_model: str) -> None:
@@ -361,8 +442,9 @@ def test_cross_encoder_interrupted_and_bad_checkpoints(tmp_path: Path, base_mode
     with pytest.raises(ModelError) as exc:
         load_reranker(base_model)
     assert "not a trained reranker" in one_line(exc)
-    with pytest.raises(ModelError):
+    with pytest.raises(ModelError) as exc:
         load_reranker(tmp_path / "missing")
+    assert one_line(exc) == f"no reranker in {tmp_path / 'missing'}"
 
 
 def test_texts_of_the_questions_own_document_are_never_negatives(base_model: str) -> None:
