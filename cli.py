@@ -73,6 +73,10 @@ def main(ctx: click.Context, workspace: Path | None, verbose: bool, **overrides:
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr,
                         format="%(levelname)s %(name)s: %(message)s")
     ctx.obj = {"workspace": workspace, "overrides": overrides}
+    if not verbose:  # the shell, not the library, decides what reaches the terminal
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
 
 
 @main.command()
@@ -139,6 +143,36 @@ def route(ctx: click.Context, question: str, k: int, rerank: int | None, as_json
         return
     for i, h in enumerate(hits, start=1):
         click.echo(f"{i:>2}. {h.score:.3f}  {h.name}  [{h.kind}{', doc ' + h.doc_id if h.doc_id else ''}]")
+
+
+@main.command()
+@click.option("--query", "query_text", default=None, help="The request as the user wrote it.")
+@click.option("--tool", default=None, help="The tool (or document id) that finally served it.")
+@click.option("--from-queries", "from_queries", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Record labelled query logs {qid, query, gold} instead (each gold id one pair).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def feedback(ctx: click.Context, query_text: str | None, tool: str | None, from_queries: Path | None,
+             as_json: bool) -> None:
+    """Record which tool served a request; routing uses it at once (usage memory), no training needed."""
+    if from_queries is None and (query_text is None or tool is None):
+        raise click.UsageError("give --query and --tool, or --from-queries FILE")
+    if from_queries is not None and (query_text is not None or tool is not None):
+        raise click.UsageError("--from-queries replaces --query/--tool; give one or the other")
+    if from_queries is not None:
+        from agentic_router.training.evaluate import load_queries
+
+        rows = [(q.query, g) for q in load_queries(from_queries) for g in q.gold]
+        source = "log"
+    else:
+        rows, source = [(query_text, tool)], "feedback"
+    router = _router(ctx)
+    added = router.record_requests(rows, source=source)
+    total = router.catalog.count_memory()
+    if as_json:
+        _emit_json({"recorded": added, "already_known": len(rows) - added, "memory": total})
+        return
+    click.echo(f"recorded {added} request(s) ({len(rows) - added} already known); usage memory holds {total}")
 
 
 @main.command()

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
@@ -27,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 import numpy as np
 
 from agentic_router.indexes.errors import CatalogError
-from agentic_router.indexes.schema import IngestReport, ToolSpec
+from agentic_router.indexes.schema import IngestReport, ToolSpec, stable_hash
 from agentic_router.indexes.store import collection, delete_ids, iter_collection, upsert
 
 if TYPE_CHECKING:
@@ -45,6 +46,9 @@ CREATE TABLE IF NOT EXISTS tools (
     description TEXT NOT NULL, parameters TEXT
 );
 CREATE INDEX IF NOT EXISTS tools_doc ON tools(doc_id);
+CREATE TABLE IF NOT EXISTS feedback (
+    id TEXT PRIMARY KEY, query TEXT NOT NULL, tool TEXT NOT NULL, source TEXT, created REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT OR IGNORE INTO meta (key, value) VALUES ('version', 0);
 """
@@ -114,6 +118,11 @@ class CatalogDB:
         rows = self._rows("SELECT doc_id FROM tools WHERE name=?", (name,))
         return bool(rows) and rows[0][0] != by_other_than
 
+    def feedback(self) -> list[tuple[str, str, str]]:
+        """``(id, query, tool)`` of every recorded request whose tool is still in the catalog."""
+        return [tuple(r) for r in self._rows(
+            "SELECT f.id, f.query, f.tool FROM feedback f JOIN tools t ON t.name = f.tool ORDER BY f.created, f.id")]
+
     # ---- writing -----------------------------------------------------------------------------------
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -135,17 +144,17 @@ class CatalogDB:
 class Catalog:
     """Catalog rows seen through one embedder's vectors; the one reader and writer of both."""
 
-    def __init__(self, db: CatalogDB, client: "ClientAPI", tag: str) -> None:
+    def __init__(self, db: CatalogDB, client: "ClientAPI", tag: str, query_tag: str | None = None) -> None:
         self.db = db
         self.client = client
         self.tag = tag
+        self.query_tag = query_tag or tag
         self.cards: "Collection" = collection(client, f"tools__{tag}")
         self.chunks: "Collection" = collection(client, f"chunks__{tag}")
+        # Usage memory: vectors of recorded requests, made by the *question* embedder (an adapter included),
+        # since they are compared with questions.
+        self.memory: "Collection" = collection(client, f"memory__{self.query_tag}")
         self.max_batch = client.get_max_batch_size()
-
-    def with_vectors(self, tag: str) -> "Catalog":
-        """The same rows seen through another embedder's collections."""
-        return self if tag == self.tag else Catalog(self.db, self.client, tag)
 
     # ---- rows (delegated, so callers hold one object) ----------------------------------------------
     def version(self) -> int:
@@ -214,6 +223,17 @@ class Catalog:
     def count_chunks(self) -> int:
         return self.chunks.count()
 
+    def count_memory(self) -> int:
+        return self.memory.count()
+
+    def nearest_memory(self, qvec: np.ndarray, n: int) -> list[tuple[str, str, float]]:
+        """``(request id, tool, similarity)`` of the ``n`` recorded requests nearest to ``qvec``."""
+        if n <= 0:
+            return []
+        res = self.memory.query(query_embeddings=[qvec.tolist()], n_results=n, include=["metadatas", "distances"])
+        return [(rid, str((meta or {}).get("tool", "")), 1.0 - float(dist))
+                for rid, meta, dist in zip(res["ids"][0], res["metadatas"][0], res["distances"][0])]
+
     def iter_chunks(self, include: Sequence[str] = ("documents", "metadatas")) -> Iterator[dict[str, Any]]:
         """Every chunk row: ``{"id", "document", "metadata", "embedding"}``."""
         return iter_collection(self.chunks, include)
@@ -249,6 +269,32 @@ class Catalog:
         report.tools = len(todo)
         return report
 
+    def record(self, rows: Sequence[tuple[str, str]], embed_queries: Callable[[list[str]], list[list[float]]],
+               source: str = "feedback") -> int:
+        """Remember which tool served each ``(request, tool)``; every tool must be in the catalog. Vectors
+        first, then the rows; recording the same pair again changes nothing. Returns how many were new."""
+        names = sorted({tool for _, tool in rows})
+        known = self.get_tools(names)
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise CatalogError(f"unknown tool {unknown[0]!r}" + (f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""))
+        fresh: dict[str, tuple[str, str]] = {}
+        for query, tool in rows:
+            rid = stable_hash(query, tool)
+            fresh.setdefault(rid, (query, tool))
+        have = {r[0] for r in self.db._rows(  # noqa: SLF001 - same module
+            f"SELECT id FROM feedback WHERE id IN ({','.join('?' * len(fresh))})", list(fresh))} if fresh else set()
+        todo = [(rid, q, t) for rid, (q, t) in fresh.items() if rid not in have]
+        if not todo:
+            return 0
+        upsert(self.memory, ids=[r[0] for r in todo], embeddings=embed_queries([r[1] for r in todo]),
+               metadatas=[{"tool": r[2]} for r in todo], documents=[r[1] for r in todo], max_batch=self.max_batch)
+        now = time.time()
+        with self.db.transaction() as conn:
+            conn.executemany("INSERT OR IGNORE INTO feedback (id, query, tool, source, created) VALUES (?,?,?,?,?)",
+                             [(rid, q, t, source, now) for rid, q, t in todo])
+        return len(todo)
+
     def commit_document(self, doc: dict[str, Any], specs: Sequence[ToolSpec], card_vectors: Sequence[list[float]],
                         nodes: Sequence["TextNode"], replace: bool, publish: Callable[[], None]) -> None:
         """Make one document, its chunks and its tools visible together.
@@ -281,13 +327,20 @@ class Catalog:
         delete_ids(self.chunks, sorted(old_chunk_ids - set(new_ids)), self.max_batch)
         delete_ids(self.cards, sorted(old_names - {s.name for s in specs}), self.max_batch)
 
-    def sync(self, embed: Callable[[list[str]], list[list[float]]], expected_chunks: dict[str, "TextNode"]
-             ) -> dict[str, int]:
-        """Embed whatever cards or chunks these collections lack (a new embedder, an interrupted write) and
-        drop chunks no document has any more; the version moves if anything changed."""
+    def sync(self, embed: Callable[[list[str]], list[list[float]]], expected_chunks: dict[str, "TextNode"],
+             embed_queries: Callable[[list[str]], list[list[float]]] | None = None) -> dict[str, int]:
+        """Embed whatever cards, chunks or recorded requests these collections lack (a new embedder, an
+        interrupted write) and drop chunks no document has any more; the version moves if anything changed."""
         missing = self._missing_cards()
         if missing:
             self._upsert_cards(missing, embed([s.card() for s in missing]))
+        if embed_queries is not None:
+            have_memory = {row["id"] for row in iter_collection(self.memory, ())}
+            todo_memory = [r for r in self.db.feedback() if r[0] not in have_memory]
+            if todo_memory:
+                upsert(self.memory, ids=[r[0] for r in todo_memory], embeddings=embed_queries([r[1] for r in todo_memory]),
+                       metadatas=[{"tool": r[2]} for r in todo_memory], documents=[r[1] for r in todo_memory],
+                       max_batch=self.max_batch)
         have = {row["id"] for row in self.iter_chunks(include=())}
         todo = [node for node_id, node in expected_chunks.items() if node_id not in have]
         stale = sorted(have - set(expected_chunks))

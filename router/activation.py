@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from agentic_router.indexes.embeddings import embed_texts
+from agentic_router.indexes.embeddings import embed_queries, embed_texts
 from agentic_router.router.registry import BASE
 from agentic_router.router.workspace import RouterView, Workspace
 
@@ -24,9 +24,9 @@ logger = logging.getLogger(__name__)
 
 def sync_collections(view: RouterView, progress: bool = False) -> dict[str, int]:
     """Embed whatever tool cards or document chunks this view's collections lack; drop stale chunks."""
-    embedder = view.embedder
+    embedder, questions = view.embedder, view.query_embedder
     return view.catalog.sync(lambda texts: embed_texts(embedder, texts, show_progress=progress),
-                             expected_chunks(view.workspace))
+                             expected_chunks(view.workspace), lambda texts: embed_queries(questions, texts))
 
 
 def expected_chunks(workspace: Workspace) -> dict[str, "TextNode"]:

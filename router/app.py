@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence
 from agentic_router.indexes.build import DocumentIndexer
 from agentic_router.indexes.config import RouterConfig
 from agentic_router.indexes.documents import SourceDocument, load_paths
-from agentic_router.indexes.embeddings import embed_texts
-from agentic_router.indexes.errors import InputError
+from agentic_router.indexes.embeddings import embed_queries, embed_texts
+from agentic_router.indexes.errors import CatalogError, InputError
 from agentic_router.indexes.external import load_tool_catalog
 from agentic_router.indexes.schema import IngestReport, RouteHit, ToolSpec
 from agentic_router.indexes.tools import ToolFactory
@@ -107,6 +107,27 @@ class AgenticRouter:
 
     def list_tools(self, kind: str | None = None) -> list[ToolSpec]:
         return self.catalog.list_tools(kind)
+
+    def feedback(self, query: str, tool: str) -> bool:
+        """Record that ``tool`` finally served ``query``. The router uses it from the next question on
+        (usage memory: the nearest recorded requests vote for their tools); no training needed. Returns
+        False when the same pair was already recorded."""
+        return self.record_requests([(query, tool)]) == 1
+
+    def record_requests(self, rows: Sequence[tuple[str, str]], source: str = "feedback") -> int:
+        """Record many ``(request, tool or doc_id)`` pairs at once (query logs); a doc_id stands for that
+        document's vector tool. All or nothing; returns how many pairs were new."""
+        checked = [(check_query(q), self._tool_name(t)) for q, t in rows]
+        embedder = self.view.query_embedder
+        return self.catalog.record(checked, lambda texts: embed_queries(embedder, texts), source=source)
+
+    def _tool_name(self, name_or_doc: str) -> str:
+        if self.catalog.get_tool(name_or_doc) is not None:
+            return name_or_doc
+        for spec in self.catalog.tools_for_documents([name_or_doc]).get(name_or_doc, []):
+            if spec.kind == "vector":
+                return spec.name
+        raise CatalogError(f"unknown tool or document {name_or_doc!r}")
 
     # ---- routing and answering ---------------------------------------------------------------------
     def route(self, query: str, k: int | None = None, rerank: int | None = None) -> list[RouteHit]:

@@ -55,12 +55,14 @@ class Workspace:
     def client(self) -> Any:  # chromadb ClientAPI
         return chroma_client(self.config.chroma_dir)
 
-    def catalog(self, tag: str) -> Catalog:
-        """The catalog seen through the vectors of the embedder named by ``tag``."""
+    def catalog(self, tag: str, query_tag: str | None = None) -> Catalog:
+        """The catalog seen through the vectors of the embedder named by ``tag`` (and, for recorded
+        requests, of the question embedder named by ``query_tag``)."""
+        key = f"{tag}|{query_tag or tag}"
         with self._lock:
-            if tag not in self._catalogs:
-                self._catalogs[tag] = Catalog(self.db, self.client, tag)
-            return self._catalogs[tag]
+            if key not in self._catalogs:
+                self._catalogs[key] = Catalog(self.db, self.client, tag, query_tag)
+            return self._catalogs[key]
 
     def view(self, embedder: str | None = ACTIVE, reranker: str | None = ACTIVE,
              weights: Weights | None = None) -> "RouterView":
@@ -155,8 +157,14 @@ class RouterView:
         return model_tag(self.config.embed_model)
 
     @cached_property
+    def query_tag(self) -> str:
+        """Names the question embedder: the document embedder's tag, plus the adapter when there is one."""
+        adapter = self._versions[1]
+        return self.tag if adapter is None else model_tag(f"version:{self.embedder_version}-q")
+
+    @cached_property
     def catalog(self) -> Catalog:
-        return self.workspace.catalog(self.tag)
+        return self.workspace.catalog(self.tag, self.query_tag)
 
     @cached_property
     def retriever(self) -> ToolRetriever:

@@ -1,0 +1,86 @@
+"""Choosing the router's channel weights on labelled questions, and measuring every channel alone.
+
+Routing is two steps (``router.retriever``): gather the evidence of a question (the I/O), then score it
+(``router.scoring``, pure). So the evidence of every question is gathered once, and any number of weight
+settings is then a cheap re-scoring; that is what makes per-catalog calibration affordable and lets each
+channel be evaluated alone on exactly the same candidates.
+
+A candidate setting must beat the current one clearly, question by question, before it is chosen (the
+sign test of ``training.fusion``): a handful of labelled questions must not move a default that holds on
+every dev set.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from typing import TYPE_CHECKING, Any, Sequence
+
+import numpy as np
+
+from agentic_router.indexes.embeddings import embed_queries
+from agentic_router.router.scoring import Evidence, Weights, score
+from agentic_router.training.evaluate import LabelledQuery, ranked_ids
+from agentic_router.training.fusion import clearly_better
+from agentic_router.training.metrics import score_rankings
+
+if TYPE_CHECKING:
+    from agentic_router.router.workspace import RouterView
+
+DEPTH = 30  # tools ranked per question: 10 documents of 3 tools each
+
+
+@dataclass
+class Gathered:
+    """The evidence of labelled questions, gathered once under one view."""
+
+    queries: list[LabelledQuery]
+    evidence: list[Evidence]
+    level: str
+
+    def rankings(self, weights: Weights, depth: int = 10) -> list[list[str]]:
+        per_doc = 3 if self.level == "document" else 1
+        return [ranked_ids(score(ev, weights)[: depth * per_doc], self.level)[:depth] for ev in self.evidence]
+
+    def metrics(self, weights: Weights) -> dict[str, float]:
+        return score_rankings(self.rankings(weights), [set(q.gold) for q in self.queries])
+
+    def top1(self, weights: Weights) -> list[bool]:
+        return [bool(r) and r[0] in q.gold for r, q in zip(self.rankings(weights, 1), self.queries)]
+
+
+def gather(view: "RouterView", queries: Sequence[LabelledQuery], level: str, progress: bool = False) -> Gathered:
+    """Every channel's evidence for ``queries`` (BM25 included even when the view's weight for it is 0)."""
+    from tqdm.auto import tqdm
+
+    retriever = view.retriever
+    if retriever.lexical is not None and retriever.weights.lexical_weight == 0:
+        retriever = view.workspace.view(view.embedder_version, view.reranker_version,
+                                        weights=replace(view.weights, lexical_weight=0.5)).retriever
+    vectors = np.asarray(embed_queries(view.query_embedder, [q.query for q in queries]), dtype=np.float32)
+    evidence = [retriever.gather(q.query, vec, DEPTH)
+                for q, vec in tqdm(list(zip(queries, vectors)), desc="evidence", unit="q", disable=not progress)]
+    return Gathered(list(queries), evidence, level)
+
+
+def sweep(gathered: Gathered, grid: Sequence[Weights]) -> list[dict[str, Any]]:
+    """Metrics of every setting in ``grid`` on the same gathered evidence."""
+    return [{"weights": asdict(w), **gathered.metrics(w)} for w in grid]
+
+
+def choose_weights(gathered: Gathered, current: Weights, grid: Sequence[Weights]) -> dict[str, Any]:
+    """The best setting of ``grid`` by hit@1 (then MRR) among those that beat ``current`` clearly;
+    ``current`` when none does."""
+    base = gathered.top1(current)
+    rows = []
+    for w in grid:
+        top1 = gathered.top1(w)
+        fixed = sum(a and not b for a, b in zip(top1, base))
+        broken = sum(b and not a for a, b in zip(top1, base))
+        m = gathered.metrics(w)
+        rows.append((w, m, fixed, broken))
+    passing = [r for r in rows if r[0] == current or clearly_better(r[2], r[3])]
+    best = max(passing, key=lambda r: (round(r[1]["hit@1"], 9), round(r[1]["mrr"], 9)), default=None)
+    chosen = best[0] if best is not None else current
+    return {"weights": asdict(chosen), "changed": chosen != current, "n": len(gathered.queries),
+            "grid": [{"weights": asdict(w), "hit@1": round(m["hit@1"], 4), "mrr": round(m["mrr"], 4),
+                      "fixed": f, "broken": b} for w, m, f, b in rows]}
