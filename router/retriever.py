@@ -102,9 +102,8 @@ class ToolRetriever(BaseRetriever):
                 evidence.lex_docs = self.lexical.get(catalog.chunks, version, "chunks").match(
                     query, self.chunk_candidates)
         if self.weights.memory_weight > 0 and catalog.count_memory():
-            for _rid, tool, sim in catalog.nearest_memory(qvec, min(MEMORY_NEIGHBOURS, catalog.count_memory())):
-                evidence.memory[tool] = max(sim, evidence.memory.get(tool, -1.0))
-        found = set(evidence.card) | set(evidence.lex_cards.scores) | set(evidence.memory)
+            evidence.memory = catalog.nearest_memory(qvec, min(MEMORY_NEIGHBOURS, catalog.count_memory()))
+        found = set(evidence.card) | set(evidence.lex_cards.scores) | {tool for _, tool, _ in evidence.memory}
         evidence.specs = catalog.get_tools(sorted(found))
         doc_ids = sorted(set(evidence.chunk) | set(evidence.lex_docs.scores))
         for doc_tools in catalog.tools_for_documents(doc_ids).values():

@@ -62,6 +62,7 @@ class Weights:
     kind_bonus: float = 0.05
     lexical_norm: str = "best"
     memory_weight: float = 0.5
+    memory_floor: float = 0.5
 
 
 @dataclass
@@ -75,7 +76,17 @@ class Evidence:
     passages: dict[str, str] = field(default_factory=dict)  # doc_id -> text of that best chunk
     lex_cards: LexicalMatch = NO_MATCH  # BM25 over tool cards, per tool name
     lex_docs: LexicalMatch = NO_MATCH  # BM25 over chunks, per doc_id (its best chunk)
-    memory: dict[str, float] = field(default_factory=dict)  # tool name -> cosine to its nearest recorded request
+    memory: list[tuple[str, str, float]] = field(default_factory=list)  # nearest recorded (id, tool, cosine)
+    exclude: frozenset[str] = frozenset()  # recorded ids to ignore (a question's own record, in calibration)
+
+    def memory_votes(self, floor: float) -> dict[str, float]:
+        """Per tool, how far its nearest recorded request is above ``floor`` (0..1): a request that is
+        merely on a related subject stays below the floor and votes for nothing."""
+        votes: dict[str, float] = {}
+        for rid, tool, sim in self.memory:
+            if rid not in self.exclude and sim > floor:
+                votes[tool] = max(votes.get(tool, 0.0), (sim - floor) / (1.0 - floor))
+        return votes
 
 
 def score(evidence: Evidence, weights: Weights) -> list[RouteHit]:
@@ -100,9 +111,10 @@ def score(evidence: Evidence, weights: Weights) -> list[RouteHit]:
         value = (1 - lam) * dense + lam * lex_docs.get(doc, 0.0)
         value += weights.kind_bonus if spec.kind == evidence.intent else 0.0
         hits.append(make_hit(spec, value, card, chunk, evidence.passages.get(doc)))
-    if evidence.memory and weights.memory_weight > 0:
+    votes = evidence.memory_votes(weights.memory_floor) if weights.memory_weight > 0 else {}
+    if votes:
         mu = weights.memory_weight
-        hits = [replace(h, score=round((1 - mu) * h.score + mu * evidence.memory.get(h.name, 0.0), 6)) for h in hits]
+        hits = [replace(h, score=round((1 - mu) * h.score + mu * votes.get(h.name, 0.0), 6)) for h in hits]
     hits.sort(key=lambda h: (-h.score, h.name))
     return hits
 

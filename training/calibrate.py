@@ -62,6 +62,19 @@ def gather(view: "RouterView", queries: Sequence[LabelledQuery], level: str, pro
     return Gathered(list(queries), evidence, level)
 
 
+LEXICAL_WEIGHTS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6)
+MEMORY_WEIGHTS = (0.0, 0.2, 0.35, 0.5, 0.65, 0.8)
+MEMORY_FLOORS = (0.3, 0.4, 0.5, 0.6, 0.7)
+
+
+def calibration_grid(base: Weights) -> list[Weights]:
+    """Settings around ``base`` that a catalog's labelled requests choose among: how much BM25 counts
+    against embeddings (real requests share fewer words with their tool than generated ones), how much the
+    usage memory counts, and the similarity below which a recorded request votes for nothing."""
+    return [replace(base, lexical_weight=lam, memory_weight=mu, memory_floor=floor)
+            for lam in LEXICAL_WEIGHTS for mu in MEMORY_WEIGHTS for floor in MEMORY_FLOORS]
+
+
 def sweep(gathered: Gathered, grid: Sequence[Weights]) -> list[dict[str, Any]]:
     """Metrics of every setting in ``grid`` on the same gathered evidence."""
     return [{"weights": asdict(w), **gathered.metrics(w)} for w in grid]

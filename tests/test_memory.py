@@ -1,0 +1,101 @@
+"""Usage memory: a recorded request changes routing at once, with the real embedder and a real Chroma."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from agentic_router.cli import main
+from agentic_router.indexes.errors import CatalogError, InputError
+from agentic_router.indexes.schema import ToolSpec
+from agentic_router.router.activation import activate, sync_collections
+from agentic_router.router.registry import ModelVersion
+from helpers import write_jsonl
+
+TOOLS = [
+    ToolSpec(name="get_weather", description="Current weather and forecast for a city.", kind="external"),
+    ToolSpec(name="send_email", description="Send an email message to a recipient.", kind="external"),
+    ToolSpec(name="convert_currency", description="Convert an amount between two currencies.", kind="external"),
+    ToolSpec(name="open_ticket", description="Open a support ticket in the help desk.", kind="external"),
+]
+# An idiosyncratic request: nothing in it says "email", so the router does not put send_email first.
+REQUEST = "ping the boss that I will be late"
+PARAPHRASE = "ping my boss, I am running late"
+
+
+@pytest.fixture
+def tools_router(make_router):
+    router = make_router()
+    router.add_tools(TOOLS)
+    return router
+
+
+def test_a_recorded_request_routes_its_tool_first_at_once(tools_router) -> None:
+    before = [h.name for h in tools_router.route(PARAPHRASE, k=4)]
+    assert before[0] != "send_email"  # the premise: without memory the router gets it wrong
+    assert tools_router.feedback(REQUEST, "send_email") is True
+    assert tools_router.feedback(REQUEST, "send_email") is False  # the same pair again changes nothing
+    assert tools_router.catalog.count_memory() == 1
+    assert tools_router.route(REQUEST, k=4)[0].name == "send_email"
+    assert tools_router.route(PARAPHRASE, k=4)[0].name == "send_email"
+    # an unrelated request is not pulled towards the remembered tool
+    assert tools_router.route("will it rain in Lisbon tomorrow?", k=4)[0].name == "get_weather"
+
+
+def test_memory_weight_zero_ignores_the_memory(tools_router) -> None:
+    tools_router.feedback(REQUEST, "send_email")
+    from dataclasses import replace
+
+    view = tools_router.workspace.view(weights=replace(tools_router.view.weights, memory_weight=0.0))
+    assert view.route(PARAPHRASE, k=4)[0].name != "send_email"
+
+
+def test_feedback_refuses_unknown_tools_and_empty_requests(tools_router) -> None:
+    with pytest.raises(CatalogError, match="unknown tool or document 'nope'"):
+        tools_router.feedback(REQUEST, "nope")
+    with pytest.raises(InputError, match="the question is empty"):
+        tools_router.feedback("  ", "send_email")
+    assert tools_router.catalog.count_memory() == 0  # nothing half-written
+
+
+def test_a_document_id_stands_for_its_vector_tool(router) -> None:
+    doc_id = next(s.doc_id for s in router.list_tools() if s.doc_id and s.doc_id.startswith("borrow"))
+    assert router.feedback("who guards references in that language?", doc_id)
+    assert router.catalog.db.feedback()[0][2].startswith("vector_")
+
+
+def test_cli_feedback_one_pair_or_a_log_file(tools_router, tmp_path: Path) -> None:
+    ws = ["--workspace", str(tools_router.config.workspace), "--llm", "none"]
+    runner = CliRunner()
+    one = runner.invoke(main, [*ws, "feedback", "--query", REQUEST, "--tool", "send_email", "--json"])
+    assert one.exit_code == 0, one.output
+    assert json.loads(one.output) == {"recorded": 1, "already_known": 0, "memory": 1}
+    log = write_jsonl(tmp_path / "log.jsonl", [
+        {"qid": "a", "query": REQUEST, "gold": ["send_email"]},
+        {"qid": "b", "query": "turn 30 dollars into yen", "gold": ["convert_currency"]},
+    ])
+    many = runner.invoke(main, [*ws, "feedback", "--from-queries", str(log), "--json"])
+    assert json.loads(many.output) == {"recorded": 1, "already_known": 1, "memory": 2}
+    bad = runner.invoke(main, [*ws, "feedback", "--query", REQUEST])
+    assert bad.exit_code == 2 and "give --query and --tool" in bad.output
+    unknown = runner.invoke(main, [*ws, "feedback", "--query", REQUEST, "--tool", "ghost"])
+    assert unknown.exit_code == 1 and unknown.stderr.strip() == "error: unknown tool or document 'ghost'"
+
+
+def test_a_new_embedder_gets_the_memory_re_embedded(tools_router) -> None:
+    import shutil
+
+    from agentic_router.indexes.embeddings import resolve_model_path
+
+    tools_router.feedback(REQUEST, "send_email")
+    target = tools_router.registry.new_dir("ft1") / "model"
+    shutil.copytree(resolve_model_path(tools_router.config.embed_model), target)
+    tools_router.registry.register(ModelVersion(name="ft1", method="full", base="base", path="ft1/model"))
+    activate(tools_router.workspace, "ft1")
+    fresh = tools_router.workspace.view()
+    assert fresh.embedder_version == "ft1" and fresh.catalog.count_memory() == 1
+    assert fresh.route(PARAPHRASE, k=4)[0].name == "send_email"
+    assert sync_collections(fresh)["cards_embedded"] == 0
