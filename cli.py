@@ -191,7 +191,11 @@ def query(ctx: click.Context, question: str, mode: str | None, k: int | None, as
     click.echo(f"mode: {result.mode}")
     click.echo("tools offered: " + ", ".join(result.tools_offered))
     click.echo("tools called: " + (", ".join(c.name for c in result.tools_called) or "none"))
-    click.echo(f"\nanswer:\n{result.answer}\n")
+    source = {"extractive": " (quoted from the sources)", "passages": " (the retrieved passages)"}.get(
+        result.answer_source or "", "")
+    click.echo(f"\nanswer{source}:\n{result.answer}\n")
+    if result.note:
+        click.echo(f"note: {result.note}\n")
     for i, s in enumerate(result.sources, start=1):
         click.echo(f"[{i}] {s.get('title') or s.get('doc_id')}: {s['text'][:160]}")
 

@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from agentic_router.indexes.schema import RouteHit
+from agentic_router.indexes.tools import PassageQueryEngine
+from agentic_router.router.answer import finish_answer
 
 if TYPE_CHECKING:
     from llama_index.core.llms import LLM
@@ -48,6 +50,9 @@ class AgentResult:
     tools_called: list[ToolCall] = field(default_factory=list)
     sources: list[dict[str, Any]] = field(default_factory=list)
     note: str | None = None
+    # direct mode: "generated" (the LLM's cleaned answer), "extractive" (passage sentences standing in for
+    # it) or "passages" (no LLM); None in agent mode
+    answer_source: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -66,16 +71,37 @@ def sources_of(raw_output: Any, limit: int = 5) -> list[dict[str, Any]]:
 
 
 def run_direct(question: str, hits: list[RouteHit], tools: list["BaseTool"]) -> AgentResult:
-    """Call the best routed tool with the question itself."""
+    """Call the best routed tool with the question itself.
+
+    When the tool's query engine synthesised its answer with an LLM, the answer goes through
+    ``router.answer``: a small model's repeats, cut-off tail and chatter are removed, and an answer that
+    loops or strays from the passages is replaced by the passage sentences that best match the question
+    (``note`` says why). A tool without an LLM returns its passages, which are shown as they are, and so
+    is the output of a tool that retrieved nothing or is not a query engine.
+    """
     offered = [h.name for h in hits]
     if not tools:
         return AgentResult(question, "direct", "No tool in the catalog matches this question.", offered)
     tool = tools[0]
     output = tool.call(input=question)
     call = ToolCall(tool.metadata.get_name(), {"input": question}, str(output.content), output.is_error)
-    return AgentResult(
+    result = AgentResult(
         question, "direct", str(output.content), offered, [call], sources_of(output.raw_output),
     )
+    engine = getattr(tool, "query_engine", None)
+    engine = getattr(engine, "engine", engine)  # a LazyQueryEngine holds the engine it built on first use
+    if isinstance(engine, PassageQueryEngine):
+        result.answer_source = "passages"
+        return result
+    # the full node texts, not the 500-character source excerpts: the best sentence may lie further in
+    passages = [n.node.get_content() for n in getattr(output.raw_output, "source_nodes", None) or []]
+    if engine is None or output.is_error or not passages:  # not a synthesis over retrieved passages
+        return result
+    finished = finish_answer(question, str(output.content), passages)
+    result.answer, result.answer_source = finished.text, finished.how
+    if finished.reason:
+        result.note = f"the model's answer was replaced by sentences from the sources: {finished.reason}"
+    return result
 
 
 async def arun_agent(

@@ -87,6 +87,8 @@ def test_agent_over_openai_compatible_server(tmp_path: Path, corpus_dir: Path) -
 
 
 def test_direct_mode_with_the_real_local_model(tmp_path: Path, corpus_dir: Path) -> None:
+    from agentic_router.router.answer import is_complete, split_sentences
+
     router = AgenticRouter.open(tmp_path / "ws", llm_provider="local", llm_max_new_tokens=48)
     router.ingest([corpus_dir])
     result = router.query(QUESTION)  # the local 135M model answers in direct mode by default
@@ -94,4 +96,9 @@ def test_direct_mode_with_the_real_local_model(tmp_path: Path, corpus_dir: Path)
     assert result.tools_called[0].name.startswith("vector_the_rust")
     assert len(result.answer.strip()) > 0
     assert result.sources and result.sources[0]["doc_id"].startswith("borrow")
+    # the shown answer is cleaned (48 tokens rarely end on a full stop): complete sentences, none twice
+    sentences = split_sentences(result.answer)
+    assert result.answer_source in ("generated", "extractive")
+    assert all(is_complete(s) for s in sentences)
+    assert len({" ".join(s.lower().split()) for s in sentences}) == len(sentences)
     json.dumps(result.to_dict())

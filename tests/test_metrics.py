@@ -81,8 +81,10 @@ def test_score_rankings_on_four_hand_computed_queries() -> None:
     ]
     golds = [{"a"}, {"g", "z"}, {"r"}, {"h"}]
     scores = score_rankings(rankings, golds)
-    assert set(scores) == {"n", "mrr", "ndcg@10", *(f"hit@{k}" for k in HIT_KS)}
+    assert set(scores) == {"n", "mrr", "ndcg@10", *(f"hit@{k}" for k in HIT_KS), "recall@5", "complete@5", "multi_n"}
     assert scores["n"] == 4
+    # the one request needing two tools (g, z) has both in its top 5
+    assert (scores["multi_n"], scores["recall@5"], scores["complete@5"]) == (1, 1.0, 1.0)
     # first ranks 1, 3, none, 7
     assert scores["hit@1"] == 1 / 4  # rank 1
     assert scores["hit@3"] == 2 / 4  # ranks 1 and 3
@@ -139,3 +141,15 @@ def test_calibration_without_questions_keeps_the_default_weight() -> None:
     """No held-out questions: nothing to measure, so no model is touched and the default weight stands."""
     result = calibrate_fusion(view=None, reranker=None, queries=[])  # type: ignore[arg-type]
     assert result["weight"] == DEFAULT_WEIGHT and result["calibrated"] is False and result["n"] == 0
+
+
+def test_requests_needing_several_tools_get_recall_and_complete_at_5() -> None:
+    rankings = [["a", "x", "b", "y", "z", "c"], ["p", "q", "r", "s", "t"], ["m"]]
+    golds = [{"a", "b", "c"}, {"q", "s"}, {"m"}]
+    m = score_rankings(rankings, golds)
+    # first request: a and b in the top 5, c at 6 -> 2/3, not complete; second: both -> 1, complete.
+    # The third needs one tool and does not count.
+    assert m["multi_n"] == 2
+    assert m["recall@5"] == pytest.approx((2 / 3 + 1.0) / 2)
+    assert m["complete@5"] == pytest.approx(0.5)
+    assert "recall@5" not in score_rankings([["a"]], [{"a"}])

@@ -51,4 +51,18 @@ def score_rankings(rankings: Sequence[Sequence[Hashable]], golds: Sequence[set[H
         out[f"hit@{k}"] = sum(1 for r in ranks if r is not None and r <= k) / n
     out["mrr"] = sum(1.0 / r for r in ranks if r is not None) / n
     out["ndcg@10"] = sum(ndcg_at(r, g) for r, g in zip(rankings, golds)) / n
+    out.update(multi_tool(rankings, golds))
     return out
+
+
+def multi_tool(rankings: Sequence[Sequence[Hashable]], golds: Sequence[set[Hashable]], k: int = 5
+               ) -> dict[str, float]:
+    """For requests that need several tools (more than one gold id): the share of their tools in the top
+    ``k`` (``recall@k``) and the share of requests with all of them there (``complete@k``). Empty when no
+    request needs several tools; ``multi_n`` says how many did."""
+    multi = [(r, g) for r, g in zip(rankings, golds) if len(g) > 1]
+    if not multi:
+        return {}
+    found = [len(set(r[:k]) & g) / len(g) for r, g in multi]
+    return {f"recall@{k}": sum(found) / len(multi), f"complete@{k}": sum(f == 1.0 for f in found) / len(multi),
+            "multi_n": len(multi)}

@@ -22,6 +22,7 @@ from agentic_router.training.baselines import Bm25Baseline, LeadEmbeddingBaselin
 from agentic_router.training.evaluate import LabelledQuery, RoutingSystem, evaluate
 from agentic_router.training.metrics import HIT_KS
 
+MULTI_COLUMNS = ["recall@5", "complete@5"]
 TABLE_COLUMNS = ["hit@1", "hit@3", "hit@5", "hit@10", "mrr", "ndcg@10", "latency_ms_mean", "latency_ms_p95"]
 
 
@@ -122,9 +123,11 @@ def print_table(results: dict[str, dict], level: str) -> None:
     from rich.table import Table
 
     first = next(iter(results.values()))
-    table = Table("system", *TABLE_COLUMNS, title=f"{level}-level routing, n={first['n']}")
+    columns = TABLE_COLUMNS + [c for c in MULTI_COLUMNS if c in first]
+    table = Table("system", *columns, title=f"{level}-level routing, n={first['n']}"
+                  + (f" ({first['multi_n']} need several tools)" if "multi_n" in first else ""))
     for name, m in results.items():
-        table.add_row(name, *(f"{m.get(c, 0):.1f}" if "latency" in c else f"{m.get(c, 0):.3f}" for c in TABLE_COLUMNS))
+        table.add_row(name, *(f"{m.get(c, 0):.1f}" if "latency" in c else f"{m.get(c, 0):.3f}" for c in columns))
     Console(width=170).print(table)
 
 
