@@ -57,6 +57,17 @@ class RouterConfig:
     kind_bonus: float = field(
         default=0.05, metadata={"help": "Score bonus for the index kind the question calls for (orders a document's tools)."}
     )
+    lexical_norm: str = field(
+        default="best",
+        metadata={"help": "What a BM25 score is divided by: best (the question's best score) or ceiling (what "
+                          "matching all its words would score; a weak match stays weak)."},
+    )
+    memory_weight: float = field(
+        default=0.5, metadata={"help": "Weight of usage memory (votes of the nearest recorded requests) once any exist."}
+    )
+    memory_floor: float = field(
+        default=0.5, metadata={"help": "Similarity a recorded request must exceed to vote for its tool (0..1)."}
+    )
     summary_sentences: int = field(default=3, metadata={"help": "Sentences in an extractive summary."})
     keywords_per_tool: int = field(default=10, metadata={"help": "Salient keywords written into a tool description."})
     device: str = field(default="auto", metadata={"help": "torch device: auto, cpu, cuda, mps."})
@@ -123,8 +134,12 @@ class RouterConfig:
             raise ConfigError(f"llm_provider must be one of {', '.join(LLM_PROVIDERS)}, not {self.llm_provider!r}")
         if self.chunk_size < 32 or not 0 <= self.chunk_overlap < self.chunk_size:
             raise ConfigError("chunk_size must be >= 32 and 0 <= chunk_overlap < chunk_size")
-        if not 0.0 <= self.card_weight <= 1.0 or not 0.0 <= self.lexical_weight <= 1.0:
-            raise ConfigError("card_weight and lexical_weight must lie in [0, 1]")
+        if not all(0.0 <= w <= 1.0 for w in (self.card_weight, self.lexical_weight, self.memory_weight)):
+            raise ConfigError("card_weight, lexical_weight and memory_weight must lie in [0, 1]")
+        if not 0.0 <= self.memory_floor < 1.0:
+            raise ConfigError("memory_floor must lie in [0, 1)")
+        if self.lexical_norm not in ("best", "ceiling", "ceiling_all"):
+            raise ConfigError(f"lexical_norm must be best, ceiling or ceiling_all, not {self.lexical_norm!r}")
         if self.top_k < 1:
             raise ConfigError("top_k must be >= 1")
 

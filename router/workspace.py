@@ -73,7 +73,9 @@ class Workspace:
         rer = active["reranker"] if reranker == ACTIVE else reranker
         emb = None if emb == BASE else emb
         rer = None if rer == BASE else rer
-        weights = weights or Weights(self.config.card_weight, self.config.lexical_weight, self.config.kind_bonus)
+        cfg = self.config
+        weights = weights or Weights(cfg.card_weight, cfg.lexical_weight, cfg.kind_bonus, cfg.lexical_norm,
+                                     cfg.memory_weight, cfg.memory_floor)
         key = (emb, rer, weights)
         with self._lock:
             if key not in self._views:

@@ -183,8 +183,11 @@ def test_values_on_the_edge_are_accepted(tmp_path: Path, values: dict) -> None:
     ({"chunk_size": 31, "chunk_overlap": 0}, "chunk_size must be >= 32"),
     ({"chunk_size": 64, "chunk_overlap": 64}, "0 <= chunk_overlap < chunk_size"),
     ({"chunk_overlap": -1}, "0 <= chunk_overlap < chunk_size"),
-    ({"card_weight": 1.01}, "card_weight and lexical_weight must lie in [0, 1]"),
-    ({"lexical_weight": -0.1}, "card_weight and lexical_weight must lie in [0, 1]"),
+    ({"card_weight": 1.01}, "card_weight, lexical_weight and memory_weight must lie in [0, 1]"),
+    ({"lexical_weight": -0.1}, "card_weight, lexical_weight and memory_weight must lie in [0, 1]"),
+    ({"memory_weight": 1.5}, "card_weight, lexical_weight and memory_weight must lie in [0, 1]"),
+    ({"memory_floor": 1.0}, "memory_floor must lie in [0, 1)"),
+    ({"lexical_norm": "max"}, "lexical_norm must be best, ceiling or ceiling_all, not 'max'"),
     ({"top_k": 0}, "top_k must be >= 1"),
 ])
 def test_values_out_of_range_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, values: dict,
