@@ -266,7 +266,8 @@ def test_training_teaches_what_the_base_model_cannot_know(tmp_path: Path, base_m
                                                           method: str) -> None:
     """The base model places codename tools at chance; training on those very questions must fix that.
     An untrained (or barely trained) model stays near 0.5 and fails."""
-    from agentic_router.training.trainers.adapter import load_adapter_embedding, train_adapter
+    from agentic_router.router.models import load_adapter_embedding
+    from agentic_router.training.trainers.adapter import train_adapter
     from agentic_router.training.trainers.full import train_full
 
     before = codename_accuracy(base_embed.get_query_embedding, base_embed.get_text_embedding)
@@ -288,7 +289,8 @@ def test_training_teaches_what_the_base_model_cannot_know(tmp_path: Path, base_m
 @pytest.mark.parametrize("kind", ["two-layer", "linear"])
 def test_adapter_trains_checkpoints_and_transforms_queries_only(tmp_path: Path, base_model: str, base_embed,
                                                                  kind: str) -> None:
-    from agentic_router.training.trainers.adapter import load_adapter_embedding, train_adapter
+    from agentic_router.router.models import load_adapter_embedding
+    from agentic_router.training.trainers.adapter import train_adapter
 
     out = tmp_path / "adapter"
     result = train_adapter(tiny_dataset(), base_model, settings(out, epochs=6, batch_size=4, checkpoint_steps=8,
@@ -315,7 +317,8 @@ def test_adapter_trains_checkpoints_and_transforms_queries_only(tmp_path: Path, 
 
 
 def test_adapter_reuses_given_text_vectors(tmp_path: Path, base_model: str, base_embed) -> None:
-    from agentic_router.training.trainers.adapter import load_adapter_embedding, train_adapter
+    from agentic_router.router.models import load_adapter_embedding
+    from agentic_router.training.trainers.adapter import train_adapter
 
     texts = corpus_texts(tiny_dataset())
     vectors = {tid: base_embed.get_text_embedding(text) for tid, text in texts.items()}
@@ -332,7 +335,8 @@ def test_adapter_checkpoint_errors(tmp_path: Path, base_embed) -> None:
     import torch
     from llama_index.embeddings.adapter.utils import LinearLayer
 
-    from agentic_router.training.trainers.adapter import load_adapter_embedding, make_adapter
+    from agentic_router.router.models import load_adapter_embedding
+    from agentic_router.training.trainers.adapter import make_adapter
 
     good = tmp_path / "good"
     make_adapter("two-layer", 384).save(str(good / "step_5"))
@@ -382,7 +386,9 @@ def test_adapter_interrupted_keeps_the_last_step(tmp_path: Path, base_model: str
     out = tmp_path / "adapter"
     result = adapter_module.train_adapter(tiny_dataset(), base_model, settings(out, batch_size=4))
     assert result.interrupted and result.steps == 2 and (out / "step_2").is_dir()
-    assert len(adapter_module.load_adapter_embedding(base_embed, out).get_query_embedding("x")) == 384
+    from agentic_router.router.models import load_adapter_embedding
+
+    assert len(load_adapter_embedding(base_embed, out).get_query_embedding("x")) == 384
 
 
 # ---- cross-encoder -------------------------------------------------------------------------------------
@@ -399,7 +405,9 @@ def test_cross_encoder_trains_saves_and_reranks(tmp_path: Path, base_model: str)
     from sentence_transformers import CrossEncoder
 
     from agentic_router.training.trainers.common import seed_everything
-    from agentic_router.training.trainers.cross_encoder import load_reranker, rerank, train_cross_encoder
+    from agentic_router.router.rerank import window_scores
+    from agentic_router.router.models import load_reranker
+    from agentic_router.training.trainers.cross_encoder import train_cross_encoder
 
     out = tmp_path / "ce"
     result = train_cross_encoder(tiny_dataset(), base_model,
@@ -411,13 +419,11 @@ def test_cross_encoder_trains_saves_and_reranks(tmp_path: Path, base_model: str)
     reranker = load_reranker(out)
     scores = CrossEncoder(str(out), device="cpu").predict([("Will it rain?", CARDS["weather_lookup"])])
     assert len(scores) == 1
-    candidates = [("w", CARDS["weather_lookup"]), ("c", CARDS["currency_convert"]), ("w2", CARDS["weather_lookup"])]
-    ranked = rerank(reranker, "Will it rain in Oslo?", candidates, top_n=3)
-    # weather above currency (the untrained head puts currency first); the two identical cards score the
-    # same and keep their input order
-    assert [i for i, _ in ranked] == ["w", "w2", "c"], ranked
-    assert ranked[0][1] == ranked[1][1] > ranked[2][1]
-    assert rerank(reranker, "Will it rain in Oslo?", candidates, top_n=2) == ranked[:2]
+    # scored as serving scores them (router.rerank): weather above currency (the untrained head puts
+    # currency first); identical texts score the same
+    weather, currency, again = window_scores(
+        reranker, "Will it rain in Oslo?", [CARDS["weather_lookup"], CARDS["currency_convert"], CARDS["weather_lookup"]])
+    assert weather == again > currency
     seed_everything(0)  # the untrained reranker: same seeded head the trainer started from
     before = reranker_accuracy(CrossEncoder(base_model, num_labels=1, max_length=64, device="cpu"))
     # A fresh head orders the train triples about at chance (measured 0.47), so a clear gain is required,
@@ -427,7 +433,8 @@ def test_cross_encoder_trains_saves_and_reranks(tmp_path: Path, base_model: str)
 
 
 def test_cross_encoder_interrupted_and_bad_checkpoints(tmp_path: Path, base_model: str) -> None:
-    from agentic_router.training.trainers.cross_encoder import load_reranker, train_cross_encoder
+    from agentic_router.router.models import load_reranker
+    from agentic_router.training.trainers.cross_encoder import train_cross_encoder
 
     out = tmp_path / "ce"
     result = train_cross_encoder(tiny_dataset(), base_model, settings(out, batch_size=4, precision="fp32"),

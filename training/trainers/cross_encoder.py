@@ -13,12 +13,11 @@ from __future__ import annotations
 import logging
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Hashable, Sequence
+from typing import TYPE_CHECKING, Any, Callable
 
 from agentic_router.indexes.embeddings import resolve_model_path
 from agentic_router.indexes.errors import InputError, ModelError
-from agentic_router.router.models import load_reranker  # noqa: F401 - re-exported next to the trainer
-from agentic_router.router.rerank import best_window, window_scores
+from agentic_router.router.rerank import best_window
 from agentic_router.training.dataset import RoutingDataset
 from agentic_router.training.trainers.common import (
     CARD_PREFIX,
@@ -38,7 +37,7 @@ from agentic_router.training.trainers.common import (
 from agentic_router.training.trainers.negatives import blocked_texts, mine_negatives
 
 if TYPE_CHECKING:
-    from sentence_transformers import CrossEncoder
+    pass
 
 logger = logging.getLogger(__name__)
 
@@ -142,18 +141,3 @@ def _reranking_samples(rows: Any) -> list[dict[str, Any]]:
         sample = grouped.setdefault(query, {"query": query, "positive": [], "negative": []})
         sample["positive" if label else "negative"].append(text)
     return [s for s in grouped.values() if s["positive"] and s["negative"]]
-
-
-# ---- use -----------------------------------------------------------------------------------------------
-def rerank(cross_encoder: "CrossEncoder", query: str, candidates: Sequence[tuple[Hashable, str]],
-           top_n: int) -> list[tuple[Hashable, float]]:
-    """Score ``(id, text)`` candidates against ``query`` and return the best ``top_n`` as ``(id, score)``.
-
-    Identical texts are scored once, a long text by its best window; ties keep the input order (the
-    bi-encoder's ranking)."""
-    if top_n < 1 or not candidates:
-        return []
-    unique = list(dict.fromkeys(text for _, text in candidates))
-    by_text = dict(zip(unique, window_scores(cross_encoder, query, unique)))
-    order = sorted(range(len(candidates)), key=lambda i: -by_text[candidates[i][1]])
-    return [(candidates[i][0], by_text[candidates[i][1]]) for i in order[:top_n]]
