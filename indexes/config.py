@@ -66,7 +66,7 @@ class RouterConfig:
         default=0.5, metadata={"help": "Weight of usage memory (votes of the nearest recorded requests) once any exist."}
     )
     memory_floor: float = field(
-        default=0.5, metadata={"help": "Similarity a recorded request must exceed to vote for its tool (0..1)."}
+        default=0.6, metadata={"help": "Similarity a recorded request must exceed to vote for its tool (0..1)."}
     )
     summary_sentences: int = field(default=3, metadata={"help": "Sentences in an extractive summary."})
     keywords_per_tool: int = field(default=10, metadata={"help": "Salient keywords written into a tool description."})

@@ -62,7 +62,7 @@ class Weights:
     kind_bonus: float = 0.05
     lexical_norm: str = "best"
     memory_weight: float = 0.5
-    memory_floor: float = 0.5
+    memory_floor: float = 0.6
 
 
 @dataclass
