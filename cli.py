@@ -207,7 +207,8 @@ def query(ctx: click.Context, question: str, mode: str | None, k: int | None, as
 @click.option("--limit", type=click.IntRange(1), default=None, help="Evaluate a seeded random sample.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--compare", default=None,
-              help="Comma-separated systems: base, active, a model name, dense (no BM25 channel), bm25, lead.")
+              help="Comma-separated systems: base, active, a model name; channels alone: dense, card, chunk, lexical, "
+                   "no-memory, lookup; baselines: bm25, lead.")
 @click.option("--rerank", type=click.IntRange(1, 1000), default=None, help="Also rerank each system's top N.")
 @click.option("--reranker", default=None, help="Cross-encoder version for --rerank (default: the active one).")
 @click.option("--report", "report_dir", type=click.Path(file_okay=False, path_type=Path),

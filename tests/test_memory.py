@@ -99,3 +99,23 @@ def test_a_new_embedder_gets_the_memory_re_embedded(tools_router) -> None:
     assert fresh.embedder_version == "ft1" and fresh.catalog.count_memory() == 1
     assert fresh.route(PARAPHRASE, k=4)[0].name == "send_email"
     assert sync_collections(fresh)["cards_embedded"] == 0
+
+
+def test_every_channel_is_a_system_in_eval_compare(tools_router, tmp_path: Path) -> None:
+    tools_router.feedback(REQUEST, "send_email")
+    queries = write_jsonl(tmp_path / "q.jsonl", [
+        {"qid": "1", "query": PARAPHRASE, "gold": ["send_email"]},
+        {"qid": "2", "query": "what will the weather be in Oslo", "gold": ["get_weather"]},
+    ])
+    out = tmp_path / "m.json"
+    ws = ["--workspace", str(tools_router.config.workspace), "--llm", "none"]
+    run = CliRunner().invoke(main, [*ws, "eval", "--queries", str(queries), "--level", "tool", "--compare",
+                                    "active,no-memory,lookup,dense,card,chunk,lexical,bm25", "--json", str(out)])
+    assert run.exit_code == 0, run.output
+    result = json.loads(out.read_text())
+    assert list(result) == ["active", "no-memory", "lookup", "dense", "card", "chunk", "lexical", "bm25"]
+    # the recorded request fixes the paraphrase; without memory it is missed; the lookup knows only
+    # send_email, so the weather question is a miss for it
+    assert result["active"]["hit@1"] == 1.0
+    assert result["no-memory"]["hit@1"] == 0.5
+    assert result["lookup"]["hit@1"] == 0.5

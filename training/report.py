@@ -1,9 +1,11 @@
 """Comparing routing systems on the same queries in one run, and reporting the figures.
 
 System names for ``eval --compare``: ``base`` (configured embedder, no adapter, no reranker), ``active``
-(what ``models activate`` chose), any registry version name, ``dense`` (the active router without its
-BM25 channel), ``bm25`` (BM25 over tool cards) and ``lead`` (title + first 2,000 characters of each
-document). ``--rerank N`` adds ``<system>+rerank`` rows for the
+(what ``models activate`` chose), any registry version name, one channel of the active router alone
+(``dense``: card and chunk embeddings; ``card``; ``chunk``; ``lexical``: its BM25 over cards and chunks;
+``no-memory``: everything but usage memory; ``lookup``: the tool of the nearest recorded request),
+``bm25`` (BM25 over tool cards, a baseline of its own) and ``lead`` (title + first 2,000 characters of
+each document). ``--rerank N`` adds ``<system>+rerank`` rows for the
 embedding systems, reordering their top N with the active (or a named) cross-encoder; naming
 ``<system>+rerank`` in the list instead adds just that row.
 """
@@ -11,8 +13,9 @@ embedding systems, reordering their top N with the active (or a named) cross-enc
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from agentic_router.indexes.errors import InputError
 from agentic_router.indexes.schema import RouteHit
@@ -23,6 +26,17 @@ from agentic_router.training.evaluate import LabelledQuery, RoutingSystem, evalu
 from agentic_router.training.metrics import HIT_KS
 
 MULTI_COLUMNS = ["recall@5", "complete@5"]
+# Each channel of the router alone, as weights of the same scoring function.
+CHANNELS: dict[str, Callable[[Weights], Weights]] = {
+    "dense": lambda w: replace(w, lexical_weight=0.0, memory_weight=0.0),  # card + best chunk embeddings
+    "card": lambda w: replace(w, card_weight=1.0, lexical_weight=0.0, memory_weight=0.0),
+    "chunk": lambda w: replace(w, card_weight=0.0, lexical_weight=0.0, memory_weight=0.0),
+    "lexical": lambda w: replace(w, lexical_weight=1.0, memory_weight=0.0),  # BM25 over cards and chunks
+    "no-memory": lambda w: replace(w, memory_weight=0.0),
+    # the tool of the nearest recorded request (what semantic-router does with utterances)
+    "lookup": lambda w: Weights(card_weight=0.0, lexical_weight=0.0, kind_bonus=0.0, memory_weight=1.0,
+                                memory_floor=0.0),
+}
 TABLE_COLUMNS = ["hit@1", "hit@3", "hit@5", "hit@10", "mrr", "ndcg@10", "latency_ms_mean", "latency_ms_p95"]
 
 
@@ -54,9 +68,8 @@ def build_systems(view: Any, names: Sequence[str], rerank: int | None = None,
                 raise InputError("the 'lead' baseline needs ingested documents")
             systems.append(LeadEmbeddingBaseline(view.embedder, docs))
             continue
-        if name == "dense":  # the active router without its lexical channel (an ablation)
-            dense = Weights(view.weights.card_weight, 0.0, view.weights.kind_bonus)
-            target = workspace.view(view.embedder_version, ce, weights=dense)
+        if name in CHANNELS:  # one channel of the active router alone (an ablation)
+            target = workspace.view(view.embedder_version, ce, weights=CHANNELS[name](view.weights))
             systems.append(RouterSystem(target, name))
             continue
         reranked = name.endswith("+rerank")  # e.g. "base+rerank": only this row is reranked
