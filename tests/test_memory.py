@@ -119,3 +119,26 @@ def test_every_channel_is_a_system_in_eval_compare(tools_router, tmp_path: Path)
     assert result["active"]["hit@1"] == 1.0
     assert result["no-memory"]["hit@1"] == 0.5
     assert result["lookup"]["hit@1"] == 0.5
+
+
+def test_calibrate_keeps_weights_only_on_a_clear_win_and_views_read_them(tools_router, tmp_path: Path) -> None:
+    from agentic_router.indexes.errors import ConfigError
+    from agentic_router.router.workspace import Workspace
+
+    queries = write_jsonl(tmp_path / "q.jsonl", [{"qid": "1", "query": PARAPHRASE, "gold": ["send_email"]},
+                                                {"qid": "2", "query": "weather in Oslo", "gold": ["get_weather"]}])
+    ws = ["--workspace", str(tools_router.config.workspace), "--llm", "none"]
+    run = CliRunner().invoke(main, [*ws, "calibrate", "--queries", str(queries), "--json"])
+    assert run.exit_code == 0, run.output
+    assert json.loads(run.output)["changed"] is False  # two requests can never be a clear win
+    path = tools_router.workspace.weights_path
+    assert not path.exists()
+    path.write_text(json.dumps({"weights": {"lexical_weight": 0.1, "memory_floor": 0.7}}), encoding="utf-8")
+    fresh = Workspace(tools_router.config).view()
+    assert (fresh.weights.lexical_weight, fresh.weights.memory_floor, fresh.weights.card_weight) == (0.1, 0.7, 0.15)
+    path.write_text("{not json", encoding="utf-8")
+    with pytest.raises(ConfigError, match="routing.json is unreadable"):
+        Workspace(tools_router.config).view()
+    reset = CliRunner().invoke(main, [*ws, "calibrate", "--queries", str(queries), "--reset", "--json"])
+    assert reset.exit_code == 0, reset.output  # --reset removes even a damaged file, then calibrates
+    assert not path.exists() and Workspace(tools_router.config).view().weights.lexical_weight == 0.4

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 
 from agentic_router.indexes.embeddings import embed_queries
+from agentic_router.indexes.store import atomic_write_json
 from agentic_router.router.scoring import Evidence, Weights, score
 from agentic_router.training.evaluate import LabelledQuery, ranked_ids
 from agentic_router.training.fusion import clearly_better
@@ -73,6 +74,22 @@ def calibration_grid(base: Weights) -> list[Weights]:
     usage memory counts, and the similarity below which a recorded request votes for nothing."""
     return [replace(base, lexical_weight=lam, memory_weight=mu, memory_floor=floor)
             for lam in LEXICAL_WEIGHTS for mu in MEMORY_WEIGHTS for floor in MEMORY_FLOORS]
+
+
+def calibrate_routing(view: "RouterView", queries: Sequence[LabelledQuery], level: str,
+                      progress: bool = False) -> dict[str, Any]:
+    """Choose this catalog's weights on its labelled requests and keep them in the workspace when they
+    beat the current ones clearly. A request recorded in the usage memory never votes for itself."""
+    gathered = gather(view, queries, level, progress=progress)
+    own: dict[str, set[str]] = {}
+    for rid, query, _tool in view.catalog.db.feedback():
+        own.setdefault(query, set()).add(rid)
+    gathered.evidence = [replace(ev, exclude=frozenset(own.get(q.query, ()))) for ev, q in zip(gathered.evidence, queries)]
+    chosen = choose_weights(gathered, view.weights, calibration_grid(view.weights))
+    if chosen["changed"]:
+        atomic_write_json(view.workspace.weights_path, {"weights": chosen["weights"], "n": chosen["n"],
+                                                        "level": level})
+    return chosen
 
 
 def sweep(gathered: Gathered, grid: Sequence[Weights]) -> list[dict[str, Any]]:
