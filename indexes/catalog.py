@@ -3,13 +3,13 @@
 This module is the only writer of both, and the only reader of their raw form: ingest, external tools,
 removals and re-embeddings all go through ``Catalog``; the retriever asks it for nearest neighbours.
 
-- ``CatalogDB`` (one per workspace): documents, tools and a version counter that derived indexes (BM25)
-  follow. SQLite gives atomic multi-row changes, so a document and its three tools appear together or not
-  at all.
-- ``Catalog``: the rows seen through one embedder's vectors, a ``cards`` collection (one vector per tool
-  card) and a ``chunks`` collection (every document chunk, with ``doc_id`` metadata). Vectors of
-  different embedders cannot be mixed, so each embedder has its own pair, named after it; another
-  embedder's view of the same rows is ``catalog.with_vectors(tag)``, which copies nothing.
+- ``CatalogDB`` (``indexes.catalog_db``, one per workspace): documents, tools, recorded requests and a
+  version counter that derived indexes (BM25) follow.
+- ``Catalog``: those rows seen through one embedder's vectors: a ``cards`` collection (one vector per tool
+  card), a ``chunks`` collection (every document chunk, with ``doc_id`` metadata) and a ``memory``
+  collection (recorded requests, by the question embedder). Vectors of different embedders cannot be
+  mixed, so each embedder has its own collections, named after it; another embedder's view of the same
+  rows is another ``Catalog`` over the same ``CatalogDB`` (``Workspace.catalog``), which copies nothing.
 
 Write order: vectors first, then the SQLite commit that makes them visible. An orphan vector left by a
 crash is harmless (every hit is checked against SQLite) and is replaced by the next write of its tool.
@@ -17,16 +17,12 @@ crash is harmless (every hit is checked against SQLite) and is replaced by the n
 
 from __future__ import annotations
 
-import json
-import sqlite3
-import threading
 import time
-from contextlib import contextmanager
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 import numpy as np
 
+from agentic_router.indexes.catalog_db import CatalogDB, delete_document_rows, write_tools
 from agentic_router.indexes.errors import CatalogError
 from agentic_router.indexes.schema import IngestReport, ToolSpec, stable_hash
 from agentic_router.indexes.store import collection, delete_ids, iter_collection, upsert
@@ -35,111 +31,6 @@ if TYPE_CHECKING:
     from chromadb.api import ClientAPI
     from chromadb.api.models.Collection import Collection
     from llama_index.core.schema import TextNode
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS documents (
-    doc_id TEXT PRIMARY KEY, title TEXT NOT NULL, content_hash TEXT NOT NULL,
-    source TEXT, n_chunks INTEGER NOT NULL DEFAULT 0, storage TEXT, lead TEXT
-);
-CREATE TABLE IF NOT EXISTS tools (
-    name TEXT PRIMARY KEY, tool_id TEXT NOT NULL, kind TEXT NOT NULL, doc_id TEXT, title TEXT,
-    description TEXT NOT NULL, parameters TEXT
-);
-CREATE INDEX IF NOT EXISTS tools_doc ON tools(doc_id);
-CREATE TABLE IF NOT EXISTS feedback (
-    id TEXT PRIMARY KEY, query TEXT NOT NULL, tool TEXT NOT NULL, source TEXT, created REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-INSERT OR IGNORE INTO meta (key, value) VALUES ('version', 0);
-"""
-_COLS = "name, tool_id, kind, doc_id, title, description, parameters"
-_DOC_COLS = ("doc_id", "title", "content_hash", "source", "n_chunks", "storage")
-_IN_LIMIT = 500  # SQLite's bound-parameter limit is far above this; keeps statements small
-
-
-class CatalogDB:
-    """The SQLite half of the catalog: rows of documents and tools, and the catalog version."""
-
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
-        self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.executescript(_SCHEMA)
-        self._lock = threading.RLock()
-
-    def _rows(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        with self._lock:
-            return self._conn.execute(sql, tuple(args)).fetchall()
-
-    def _in(self, sql: str, values: Sequence[str]) -> Iterator[tuple[Any, ...]]:
-        for start in range(0, len(values), _IN_LIMIT):
-            part = list(values[start:start + _IN_LIMIT])
-            yield from self._rows(sql.format(marks=",".join("?" * len(part))), part)
-
-    # ---- reading -----------------------------------------------------------------------------------
-    def version(self) -> int:
-        return int(self._rows("SELECT value FROM meta WHERE key = 'version'")[0][0])
-
-    def get_document(self, doc_id: str) -> dict[str, Any] | None:
-        rows = self._rows(f"SELECT {', '.join(_DOC_COLS)} FROM documents WHERE doc_id=?", (doc_id,))
-        return dict(zip(_DOC_COLS, rows[0])) if rows else None
-
-    def document_leads(self) -> list[tuple[str, str, str]]:
-        """``(doc_id, title, first characters)`` of every document, for baselines and reports."""
-        return [tuple(r) for r in self._rows("SELECT doc_id, title, COALESCE(lead, '') FROM documents ORDER BY doc_id")]
-
-    def document_storages(self) -> list[str]:
-        """The workspace folder name of every document's persisted indexes."""
-        return [r[0] for r in self._rows("SELECT storage FROM documents WHERE storage IS NOT NULL ORDER BY doc_id")]
-
-    def get_tools(self, names: Sequence[str]) -> dict[str, ToolSpec]:
-        specs = (_row_to_spec(r) for r in self._in(f"SELECT {_COLS} FROM tools WHERE name IN ({{marks}})", names))
-        return {s.name: s for s in specs}
-
-    def tools_for_documents(self, doc_ids: Sequence[str]) -> dict[str, list[ToolSpec]]:
-        out: dict[str, list[ToolSpec]] = {}
-        for row in self._in(f"SELECT {_COLS} FROM tools WHERE doc_id IN ({{marks}}) ORDER BY name", doc_ids):
-            spec = _row_to_spec(row)
-            out.setdefault(spec.doc_id or "", []).append(spec)
-        return out
-
-    def list_tools(self, kind: str | None = None) -> list[ToolSpec]:
-        sql = f"SELECT {_COLS} FROM tools" + (" WHERE kind=?" if kind else "") + " ORDER BY doc_id, name"
-        return [_row_to_spec(r) for r in self._rows(sql, (kind,) if kind else ())]
-
-    def count_tools(self) -> int:
-        return int(self._rows("SELECT COUNT(*) FROM tools")[0][0])
-
-    def count_documents(self) -> int:
-        return int(self._rows("SELECT COUNT(*) FROM documents")[0][0])
-
-    def name_taken(self, name: str, by_other_than: str | None) -> bool:
-        rows = self._rows("SELECT doc_id FROM tools WHERE name=?", (name,))
-        return bool(rows) and rows[0][0] != by_other_than
-
-    def feedback(self) -> list[tuple[str, str, str]]:
-        """``(id, query, tool)`` of every recorded request whose tool is still in the catalog."""
-        return [tuple(r) for r in self._rows(
-            "SELECT f.id, f.query, f.tool FROM feedback f JOIN tools t ON t.name = f.tool ORDER BY f.created, f.id")]
-
-    # ---- writing -----------------------------------------------------------------------------------
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One atomic change; it also moves the version counter derived indexes follow."""
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._conn
-                self._conn.execute("UPDATE meta SET value = value + 1 WHERE key = 'version'")
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
-
-    def close(self) -> None:
-        self._conn.close()
-
 
 class Catalog:
     """Catalog rows seen through one embedder's vectors; the one reader and writer of both."""
@@ -265,7 +156,7 @@ class Catalog:
         if todo:
             self._upsert_cards(todo, embed([s.card() for s in todo]))
             with self.db.transaction() as conn:
-                _write_tools(conn, todo)
+                write_tools(conn, todo)
         report.tools = len(todo)
         return report
 
@@ -282,8 +173,7 @@ class Catalog:
         for query, tool in rows:
             rid = stable_hash(query, tool)
             fresh.setdefault(rid, (query, tool))
-        have = {r[0] for r in self.db._rows(  # noqa: SLF001 - same module
-            f"SELECT id FROM feedback WHERE id IN ({','.join('?' * len(fresh))})", list(fresh))} if fresh else set()
+        have = self.db.known_requests(list(fresh))
         todo = [(rid, q, t) for rid, (q, t) in fresh.items() if rid not in have]
         if not todo:
             return 0
@@ -310,14 +200,14 @@ class Catalog:
             self._add_nodes(nodes)
             self._upsert_cards(specs, card_vectors)
             with self.db.transaction() as conn:
-                _delete_document_rows(conn, doc_id)
+                delete_document_rows(conn, doc_id)
                 conn.execute(
                     "INSERT OR REPLACE INTO documents (doc_id, title, content_hash, source, n_chunks, storage, lead) "
                     "VALUES (?,?,?,?,?,?,?)",
                     (doc_id, doc["title"], doc["content_hash"], doc.get("source"), doc.get("n_chunks", len(nodes)),
                      doc.get("storage"), doc.get("lead")),
                 )
-                _write_tools(conn, specs)
+                write_tools(conn, specs)
                 publish()
         except BaseException:
             delete_ids(self.chunks, [i for i in new_ids if i not in old_chunk_ids], self.max_batch)
@@ -379,25 +269,6 @@ class Catalog:
         """Tools whose card vector is absent from this collection or stale (another ``tool_id``)."""
         present = {(row["id"], row["metadata"].get("tool_id")) for row in self.iter_cards(include=("metadatas",))}
         return [s for s in self.list_tools() if (s.name, s.tool_id) not in present]
-
-
-def _write_tools(conn: sqlite3.Connection, specs: Sequence[ToolSpec]) -> None:
-    conn.executemany(
-        f"INSERT OR REPLACE INTO tools ({_COLS}) VALUES (?,?,?,?,?,?,?)",
-        [(s.name, s.tool_id, s.kind, s.doc_id, s.title, s.description,
-          json.dumps(s.parameters) if s.parameters else None) for s in specs],
-    )
-
-
-def _delete_document_rows(conn: sqlite3.Connection, doc_id: str) -> None:
-    conn.execute("DELETE FROM tools WHERE doc_id=?", (doc_id,))
-    conn.execute("DELETE FROM documents WHERE doc_id=?", (doc_id,))
-
-
-def _row_to_spec(row: tuple[Any, ...]) -> ToolSpec:
-    name, _tool_id, kind, doc_id, title, description, params = row
-    return ToolSpec(name=name, kind=kind, doc_id=doc_id, title=title, description=description,
-                    parameters=json.loads(params) if params else None)
 
 
 def check_unique(specs: Sequence[ToolSpec]) -> None:

@@ -16,7 +16,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agentic_router.indexes.catalog import Catalog, CatalogDB
+from agentic_router.indexes.catalog import Catalog
+from agentic_router.indexes.catalog_db import CatalogDB
 from agentic_router.indexes.config import RouterConfig
 from agentic_router.indexes.embeddings import load_embedder, model_tag
 from agentic_router.indexes.errors import ConfigError, InputError, ModelError

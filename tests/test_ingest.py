@@ -74,7 +74,7 @@ def test_failed_ingest_leaves_nothing_half_registered(make_router, corpus_dir: P
 
     from agentic_router.indexes import catalog as catalog_module
 
-    monkeypatch.setattr(catalog_module, "_write_tools", boom)  # fails inside the SQLite transaction
+    monkeypatch.setattr(catalog_module, "write_tools", boom)  # fails inside the SQLite transaction
     with pytest.raises(RuntimeError, match="disk full"):
         router.ingest([corpus_dir / "photosynthesis.md"])
     assert (router.catalog.count_tools(), router.catalog.chunks.count(), router.catalog.cards.count()) == before
