@@ -137,10 +137,14 @@ def tools_list(ctx: click.Context, kind: str | None, as_json: bool) -> None:
 @click.pass_context
 def route(ctx: click.Context, question: str, k: int, rerank: int | None, as_json: bool) -> None:
     """Rank the tools for a question."""
-    hits = _router(ctx).route(question, k, rerank=rerank)
+    router = _router(ctx)
+    hits = router.route(question, k, rerank=rerank)
+    abstain = router.abstains(hits)
     if as_json:
-        _emit_json({"query": question, "tools": [h.to_dict() for h in hits]})
+        _emit_json({"query": question, "tools": [h.to_dict() for h in hits], "abstain": abstain})
         return
+    if abstain:
+        click.echo("no tool fits this request (ranked anyway):")
     for i, h in enumerate(hits, start=1):
         click.echo(f"{i:>2}. {h.score:.3f}  {h.name}  [{h.kind}{', doc ' + h.doc_id if h.doc_id else ''}]")
 
@@ -223,7 +227,7 @@ def eval_cmd(ctx: click.Context, queries_path: Path, level: str | None, limit: i
     from agentic_router.training.report import build_systems, print_table, run_systems, write_report
 
     router = _router(ctx)
-    queries = load_queries(queries_path, limit=limit, seed=seed)
+    queries = load_queries(queries_path, limit=limit, seed=seed, allow_unanswerable=True)
     level = level or ("document" if router.catalog.count_documents() else "tool")
     names = [n.strip() for n in compare.split(",") if n.strip()] if compare else ["active"]
     details: dict[str, list[dict]] = {}
@@ -372,7 +376,8 @@ def calibrate(ctx: click.Context, queries_path: Path, level: str | None, reset: 
         (RouterConfig.load(obj["workspace"], **obj["overrides"]).workspace / ROUTING_WEIGHTS).unlink(missing_ok=True)
     router = _router(ctx)
     level = level or ("document" if router.catalog.count_documents() else "tool")
-    chosen = calibrate_routing(router.view, load_queries(queries_path), level, progress=not as_json)
+    chosen = calibrate_routing(router.view, load_queries(queries_path, allow_unanswerable=True), level,
+                               progress=not as_json)
     if as_json:
         _emit_json({k: v for k, v in chosen.items() if k != "grid"})
         return

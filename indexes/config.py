@@ -65,6 +65,9 @@ class RouterConfig:
     memory_weight: float = field(
         default=0.5, metadata={"help": "Weight of usage memory (votes of the nearest recorded requests) once any exist."}
     )
+    abstain_below: float = field(
+        default=0.0, metadata={"help": "Say no tool fits when the best tool's similarity is below this (0 = never)."}
+    )
     memory_floor: float = field(
         default=0.6, metadata={"help": "Similarity a recorded request must exceed to vote for its tool (0..1)."}
     )

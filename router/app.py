@@ -134,6 +134,10 @@ class AgenticRouter:
         """Rank tools; with ``rerank=N`` the router's top N are reordered by the active cross-encoder."""
         return self.view.route(query, k, rerank=rerank)
 
+    def abstains(self, hits: Sequence[RouteHit]) -> bool:
+        """True when no routed tool fits the request (see ``abstain_below``)."""
+        return self.view.abstains(list(hits))
+
     def tools_for(self, hits: Sequence[RouteHit]) -> list["BaseTool"]:
         """Callable tools for routed hits, in their order (built on demand; an index loads when called)."""
         specs = self.catalog.get_tools([h.name for h in hits])
@@ -156,6 +160,9 @@ class AgenticRouter:
         if mode == "agent" and self.llm is None:
             raise InputError("agent mode needs an LLM; use --mode direct or configure llm_provider")
         hits = self.route(question, k)
+        if self.view.abstains(hits):
+            return AgentResult(question, mode, "No tool in the catalog fits this request.", [h.name for h in hits],
+                               note="the best tool's fit is below abstain_below; no tool was called")
         if mode == "agent":
             retriever = self.object_retriever(k, routed={question: hits})
             return run_agent(question, self.llm, retriever, [h.name for h in hits])

@@ -63,6 +63,7 @@ class Weights:
     lexical_norm: str = "best"
     memory_weight: float = 0.5
     memory_floor: float = 0.6
+    abstain_below: float = 0.0  # "no tool fits" when the best tool's fit is below this (0: never)
 
 
 @dataclass
@@ -117,6 +118,15 @@ def score(evidence: Evidence, weights: Weights) -> list[RouteHit]:
         hits = [replace(h, score=round((1 - mu) * h.score + mu * votes.get(h.name, 0.0), 6)) for h in hits]
     hits.sort(key=lambda h: (-h.score, h.name))
     return hits
+
+
+def fit(hits: list[RouteHit]) -> float:
+    """How well the best tool fits the request: the strongest embedding evidence of the first hit (its
+    card, or its document's best chunk). A cosine, comparable across questions unlike the fused score."""
+    if not hits:
+        return 0.0
+    top = hits[0]
+    return max(top.card_score or 0.0, top.evidence_score or 0.0)
 
 
 def make_hit(spec: ToolSpec, value: float, card: float | None, chunk: float | None,

@@ -28,7 +28,7 @@ from agentic_router.router.models import load_adapter_embedding, load_reranker
 from agentic_router.router.registry import BASE, ModelRegistry, ModelVersion
 from agentic_router.router.rerank import ALONE, DEFAULT_WEIGHT, FusionWeight, rerank_hits
 from agentic_router.router.retriever import ToolRetriever
-from agentic_router.router.scoring import Weights
+from agentic_router.router.scoring import Weights, fit
 
 if TYPE_CHECKING:
     from llama_index.core.base.embeddings.base import BaseEmbedding
@@ -94,7 +94,7 @@ class Workspace:
         configured ones."""
         cfg = self.config
         configured = Weights(cfg.card_weight, cfg.lexical_weight, cfg.kind_bonus, cfg.lexical_norm,
-                             cfg.memory_weight, cfg.memory_floor)
+                             cfg.memory_weight, cfg.memory_floor, cfg.abstain_below)
         if not self.weights_path.is_file():
             return configured
         try:
@@ -196,6 +196,10 @@ class RouterView:
 
     def list_tools(self, kind: str | None = None) -> list[ToolSpec]:
         return self.catalog.list_tools(kind)
+
+    def abstains(self, hits: list[RouteHit]) -> bool:
+        """True when no tool fits: nothing was found, or the best tool fits less than ``abstain_below``."""
+        return not hits or fit(hits) < self.weights.abstain_below
 
     def route(self, query: str, k: int | None = None, rerank: int | None = None) -> list[RouteHit]:
         """Rank tools; with ``rerank=N`` the router's top N are reordered by this view's cross-encoder."""

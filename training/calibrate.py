@@ -19,7 +19,7 @@ import numpy as np
 
 from agentic_router.indexes.embeddings import embed_queries
 from agentic_router.indexes.store import atomic_write_json
-from agentic_router.router.scoring import Evidence, Weights, score
+from agentic_router.router.scoring import Evidence, Weights, fit, score
 from agentic_router.training.evaluate import LabelledQuery, ranked_ids
 from agentic_router.training.fusion import clearly_better
 from agentic_router.training.metrics import score_rankings
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from agentic_router.router.workspace import RouterView
 
 DEPTH = 30  # tools ranked per question: 10 documents of 3 tools each
+ANSWERED = 0.9  # share of answerable labelled requests a calibrated abstain threshold keeps answering
 
 
 @dataclass
@@ -80,16 +81,32 @@ def calibrate_routing(view: "RouterView", queries: Sequence[LabelledQuery], leve
                       progress: bool = False) -> dict[str, Any]:
     """Choose this catalog's weights on its labelled requests and keep them in the workspace when they
     beat the current ones clearly. A request recorded in the usage memory never votes for itself."""
-    gathered = gather(view, queries, level, progress=progress)
+    answerable = [q for q in queries if q.gold]
+    gathered = gather(view, answerable, level, progress=progress)
     own: dict[str, set[str]] = {}
     for rid, query, _tool in view.catalog.db.feedback():
         own.setdefault(query, set()).add(rid)
     gathered.evidence = [replace(ev, exclude=frozenset(own.get(q.query, ()))) for ev, q in zip(gathered.evidence, queries)]
     chosen = choose_weights(gathered, view.weights, calibration_grid(view.weights))
+    unanswerable = [q for q in queries if not q.gold]
+    if unanswerable:
+        weights = Weights(**chosen["weights"])
+        threshold = abstain_threshold([fit(score(ev, weights)) for ev in gathered.evidence])
+        chosen["weights"]["abstain_below"] = threshold
+        chosen["changed"] = chosen["changed"] or threshold != view.weights.abstain_below
     if chosen["changed"]:
         atomic_write_json(view.workspace.weights_path, {"weights": chosen["weights"], "n": chosen["n"],
                                                         "level": level})
     return chosen
+
+
+def abstain_threshold(answerable_fits: Sequence[float], answered: float = ANSWERED) -> float:
+    """The fit below which to say "no tool fits": the largest that still answers ``answered`` of the
+    labelled answerable requests (abstaining more costs right answers; it only pays off when the
+    catalog's requests include ones no tool fits, which is why it is set only when they do)."""
+    if not answerable_fits:
+        return 0.0
+    return round(float(np.quantile(np.asarray(answerable_fits, dtype=np.float64), 1.0 - answered)), 4)
 
 
 def sweep(gathered: Gathered, grid: Sequence[Weights]) -> list[dict[str, Any]]:

@@ -18,6 +18,7 @@ import numpy as np
 from agentic_router.indexes.documents import iter_jsonl
 from agentic_router.indexes.errors import InputError
 from agentic_router.indexes.schema import RouteHit
+from agentic_router.router.scoring import fit
 from agentic_router.training.metrics import dedupe, score_rankings
 
 LEVELS = ("document", "tool")
@@ -37,8 +38,10 @@ class RoutingSystem(Protocol):
     def rank(self, query: str, depth: int) -> list[RouteHit]: ...
 
 
-def load_queries(path: str | Path, limit: int | None = None, seed: int = 0) -> list[LabelledQuery]:
-    """Read ``{"qid","query","gold"}`` rows; ``limit`` takes a seeded random sample."""
+def load_queries(path: str | Path, limit: int | None = None, seed: int = 0,
+                 allow_unanswerable: bool = False) -> list[LabelledQuery]:
+    """Read ``{"qid","query","gold"}`` rows; ``limit`` takes a seeded random sample. With
+    ``allow_unanswerable``, ``"gold": []`` means no tool fits the request (evaluation of abstaining)."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"no such file: {path}")
@@ -50,7 +53,8 @@ def load_queries(path: str | Path, limit: int | None = None, seed: int = 0) -> l
             raise InputError(f"{where}: missing or empty 'query'")
         if isinstance(gold, str):
             gold = [gold]
-        if not isinstance(gold, list) or not gold or not all(isinstance(g, (str, int)) for g in gold):
+        if not isinstance(gold, list) or not all(isinstance(g, (str, int)) for g in gold) or (
+                not gold and not allow_unanswerable):
             raise InputError(f"{where}: 'gold' must be a non-empty list of ids")
         kind = row.get("kind") if isinstance(row.get("kind"), str) else None
         rows.append(LabelledQuery(str(row.get("qid", lineno)), query.strip(), tuple(str(g) for g in gold), kind))
@@ -78,20 +82,53 @@ def evaluate(
         raise InputError(f"level must be one of {', '.join(LEVELS)}")
     from tqdm.auto import tqdm
 
-    rankings, golds, latencies = [], [], []
+    rankings, golds, latencies, fits, abstained = [], [], [], [], []
     tool_depth = depth * 3 if level == "document" else depth
+    decide = getattr(system, "abstains", None)
     for q in tqdm(queries, desc=f"eval {system.name}", unit="q", disable=not progress):
         start = time.perf_counter()
         hits = system.rank(q.query, tool_depth)
         elapsed = time.perf_counter() - start
         ranked = ranked_ids(hits, level)[:depth]
-        rankings.append(ranked)
+        no_fit = bool(decide(hits)) if decide is not None else False
+        rankings.append([] if no_fit else ranked)  # an abstain on an answerable request is a miss
         golds.append(set(q.gold))
         latencies.append(elapsed)
+        fits.append(fit(hits))
+        abstained.append(no_fit)
         if on_query is not None:
             on_query(q, hits, ranked)
-    metrics = score_rankings(rankings, golds)
+    answerable = [i for i, g in enumerate(golds) if g]
+    metrics = score_rankings([rankings[i] for i in answerable], [golds[i] for i in answerable])
+    if len(answerable) < len(golds):
+        metrics.update(abstain_metrics(abstained, [not g for g in golds]))
+        metrics["abstain_curve"] = abstain_curve(fits, [not g for g in golds])
     if latencies:
         metrics["latency_ms_mean"] = float(np.mean(latencies) * 1000)
         metrics["latency_ms_p95"] = float(np.percentile(latencies, 95) * 1000)
     return metrics
+
+
+def abstain_metrics(abstained: Sequence[bool], unanswerable: Sequence[bool]) -> dict[str, float]:
+    """How well "no tool fits" was said: precision and recall of the abstentions against the requests no
+    tool fits, and the share of answerable requests that got an answer."""
+    both = sum(a and u for a, u in zip(abstained, unanswerable))
+    n_abstained, n_unanswerable = sum(abstained), sum(unanswerable)
+    n_answerable = len(unanswerable) - n_unanswerable
+    return {"abstain_precision": both / n_abstained if n_abstained else 0.0,
+            "abstain_recall": both / n_unanswerable if n_unanswerable else 0.0,
+            "answered": sum(not a for a, u in zip(abstained, unanswerable) if not u) / n_answerable
+            if n_answerable else 0.0,
+            "unanswerable_n": n_unanswerable}
+
+
+def abstain_curve(fits: Sequence[float], unanswerable: Sequence[bool], points: int = 11) -> list[dict[str, float]]:
+    """Precision/coverage of abstaining below each of ``points`` thresholds spread over the observed fits."""
+    if not fits:
+        return []
+    qs = np.quantile(np.asarray(fits, dtype=np.float64), np.linspace(0.0, 0.5, points))
+    out = []
+    for threshold in dict.fromkeys(round(float(t), 4) for t in qs):
+        m = abstain_metrics([f < threshold for f in fits], unanswerable)
+        out.append({"abstain_below": threshold, **{k: round(v, 4) for k, v in m.items() if k != "unanswerable_n"}})
+    return out

@@ -26,6 +26,7 @@ from agentic_router.training.evaluate import LabelledQuery, RoutingSystem, evalu
 from agentic_router.training.metrics import HIT_KS
 
 MULTI_COLUMNS = ["recall@5", "complete@5"]
+ABSTAIN_COLUMNS = ["answered", "abstain_precision", "abstain_recall"]
 # Each channel of the router alone, as weights of the same scoring function.
 CHANNELS: dict[str, Callable[[Weights], Weights]] = {
     "dense": lambda w: replace(w, lexical_weight=0.0, memory_weight=0.0),  # card + best chunk embeddings
@@ -48,6 +49,9 @@ class RouterSystem:
 
     def rank(self, query: str, depth: int) -> list[RouteHit]:
         return self.router.route(query, depth, rerank=self.rerank)
+
+    def abstains(self, hits: list[RouteHit]) -> bool:
+        return self.router.abstains(hits)
 
 
 def build_systems(view: Any, names: Sequence[str], rerank: int | None = None,
@@ -136,7 +140,7 @@ def print_table(results: dict[str, dict], level: str) -> None:
     from rich.table import Table
 
     first = next(iter(results.values()))
-    columns = TABLE_COLUMNS + [c for c in MULTI_COLUMNS if c in first]
+    columns = TABLE_COLUMNS + [c for c in MULTI_COLUMNS + ABSTAIN_COLUMNS if c in first]
     table = Table("system", *columns, title=f"{level}-level routing, n={first['n']}"
                   + (f" ({first['multi_n']} need several tools)" if "multi_n" in first else ""))
     for name, m in results.items():
