@@ -55,6 +55,7 @@ from typing import Any
 PACKAGE = "bfcl_eval"
 INSTALL_HINT = "pip install --no-deps bfcl-eval==2026.3.23"
 MAX_NAME = 64  # same limit as agentic_router.indexes.schema.MAX_TOOL_NAME; kept local so no import is needed
+MAX_QUERY_CHARS = 10_000  # the router refuses longer questions (agentic_router.router.retriever)
 
 CATALOG_CATEGORIES = ("live_simple", "live_multiple")
 MULTI_CATEGORIES = ("live_parallel", "live_parallel_multiple")
@@ -255,9 +256,10 @@ def pool_catalog(rows: Iterable[dict[str, Any]]) -> tuple[list[dict[str, Any]], 
     return catalog, counts
 
 
-def labelled_rows(data: Path, category: str, names: dict[str, str], catalog: set[str]
+def labelled_rows(data: Path, category: str, names: dict[str, str], catalog: set[str], too_long: dict[str, int]
                   ) -> tuple[list[dict[str, Any]], int, int]:
     """Query rows of one answered category; returns rows, requests skipped (no user text), gold-missing count.
+    Requests the router would refuse for length are counted in ``too_long`` and left out.
 
     ``n_calls`` counts calls, not distinct functions: a parallel request may call one function several times.
     """
@@ -267,6 +269,9 @@ def labelled_rows(data: Path, category: str, names: dict[str, str], catalog: set
     for row in read_rows(category_file(data, category)):
         answer = answers.get(row["id"])
         text = request_text(row)
+        if len(text) > MAX_QUERY_CHARS:
+            too_long[category] = too_long.get(category, 0) + 1
+            continue
         gold = [names.get(n, safe_name(n)) for n in called_functions(answer)] if answer else []
         if not text or not gold:
             skipped += 1
@@ -281,6 +286,7 @@ def labelled_rows(data: Path, category: str, names: dict[str, str], catalog: set
 def convert(data: Path) -> Outcome:
     """Read the live categories under ``data`` and build the catalog and the three query files."""
     outcome = Outcome()
+    too_long: dict[str, int] = {}
     catalog_rows = {c: read_rows(category_file(data, c)) for c in CATALOG_CATEGORIES}
     catalog, counts = pool_catalog(r for c in CATALOG_CATEGORIES for r in catalog_rows[c])
     outcome.catalog = catalog
@@ -292,7 +298,7 @@ def convert(data: Path) -> Outcome:
 
     live: list[dict[str, Any]] = []
     for category in CATALOG_CATEGORIES:
-        rows, skipped[category], missing[category] = labelled_rows(data, category, names, in_catalog)
+        rows, skipped[category], missing[category] = labelled_rows(data, category, names, in_catalog, too_long)
         per_category[category] = len(rows)
         live.extend(rows)
 
@@ -300,7 +306,7 @@ def convert(data: Path) -> Outcome:
     for category in MULTI_CATEGORIES:
         if not has_category(data, category):  # live_parallel may be absent from other releases
             continue
-        rows, skipped[category], missing[category] = labelled_rows(data, category, names, in_catalog)
+        rows, skipped[category], missing[category] = labelled_rows(data, category, names, in_catalog, too_long)
         per_category[category] = len(rows)
         multi.extend(rows)
 
@@ -309,6 +315,9 @@ def convert(data: Path) -> Outcome:
     for row in read_rows(category_file(data, IRRELEVANCE_CATEGORY)):
         candidate_names.update(f["name"] for f in row.get("function") or [] if isinstance(f, dict) and "name" in f)
         text = request_text(row)
+        if len(text) > MAX_QUERY_CHARS:
+            too_long[IRRELEVANCE_CATEGORY] = too_long.get(IRRELEVANCE_CATEGORY, 0) + 1
+            continue
         if not text:
             skipped[IRRELEVANCE_CATEGORY] = skipped.get(IRRELEVANCE_CATEGORY, 0) + 1
             continue
@@ -321,6 +330,7 @@ def convert(data: Path) -> Outcome:
         "requests": per_category,
         "requests_skipped_no_text_or_answer": {k: v for k, v in skipped.items() if v},
         "gold_missing_from_catalog": missing,
+        "requests_over_max_chars": too_long,
         "irrelevance_candidate_functions": len(candidate_names),
         "irrelevance_candidates_already_in_catalog": len({safe_name(n) for n in candidate_names} & in_catalog),
         "data_files": [str(p.relative_to(data)) for p in used_files(data)],
@@ -367,6 +377,9 @@ def summary(counts: dict[str, Any]) -> str:
         (f"irrelevance candidate functions: {counts['irrelevance_candidate_functions']} "
          f"({counts['irrelevance_candidates_already_in_catalog']} already in the catalog; none added)"),
     ]
+    if counts["requests_over_max_chars"]:
+        lines.append(f"requests over {MAX_QUERY_CHARS:,} characters dropped (the router refuses them): "
+                     f"{counts['requests_over_max_chars']}")
     if counts["requests_skipped_no_text_or_answer"]:
         lines.append(f"requests skipped (no user text or no answer): {counts['requests_skipped_no_text_or_answer']}")
     return "\n".join(lines)
