@@ -4,7 +4,7 @@
 
 Layers, lowest first: indexes (the floor: settings, errors, catalog, stores, embedder, document indexes)
 <- router (retrieval, agent, model loading for serving, the Python API) <- training (data, trainers,
-evaluation) <- cli (the shell). A package may import only packages below it. Exit code 1 on an edge
+evaluation) <- serve (the HTTP and MCP shells) <- cli (the command line). A package may import only packages below it. Exit code 1 on an edge
 against that direction or on a cycle; the test suite runs the same check (tests/test_layering.py).
 """
 
@@ -20,7 +20,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "agentic_router"
-LAYERS = ("indexes", "router", "training", "cli")  # lowest first
+LAYERS = ("indexes", "router", "training", "serve", "cli")  # lowest first
 SOURCES = [*(f"{p}/**/*.py" for p in LAYERS[:-1]), "cli.py", "__init__.py"]
 
 

@@ -1,0 +1,1 @@
+"""Network shells over the Python API: the HTTP service and the MCP server (thin; no routing logic here)."""
