@@ -328,6 +328,49 @@ def train(ctx: click.Context, method: str, dataset_path: Path | None, epochs: in
                    + (f" ({outcome['reason']})" if not outcome["activated"] else ""))
 
 
+@main.command()
+@click.option("--from-queries", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Labelled requests {qid, query, gold} (logs); recorded feedback is always used too.")
+@click.option("--llm", "gen_llm", type=click.Choice(LLM_PROVIDERS), default=None,
+              help="With no labelled requests: the LLM that writes questions (none = pseudo-queries).")
+@click.option("--methods", default="full", show_default=True, help="Comma list of full, adapter (empty: none).")
+@click.option("--heldout", type=click.FloatRange(0.05, 0.5), default=0.2, show_default=True,
+              help="Share of the labelled requests kept out of training to decide on.")
+@click.option("--epochs", type=click.IntRange(1), default=None)
+@click.option("--max-steps", type=click.IntRange(1), default=None)
+@click.option("--threads", type=click.IntRange(1), default=None)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--no-activate", is_flag=True, help="Report only; change nothing but the usage memory.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_context
+def finetune(ctx: click.Context, from_queries: Path | None, gen_llm: str | None, methods: str, heldout: float,
+             epochs: int | None, max_steps: int | None, threads: int | None, seed: int, no_activate: bool,
+             as_json: bool) -> None:
+    """Record, calibrate, train and activate what beats the current router on held-out requests."""
+    from agentic_router.router.llms import load_llm
+    from agentic_router.training.finetune import finetune as run
+
+    router = _router(ctx)
+    chosen = [m.strip() for m in methods.split(",") if m.strip()]
+    needs_llm = from_queries is None and not router.catalog.db.feedback()
+    llm = load_llm(router.config.with_overrides(llm_provider=gen_llm) if gen_llm else router.config) if needs_llm else None
+    report = run(router.view, from_queries=from_queries, llm=llm, methods=chosen, heldout_share=heldout, seed=seed,
+                 activate_result=not no_activate, progress=not as_json, epochs=epochs, max_steps=max_steps,
+                 threads=threads)
+    if as_json:
+        _emit_json(report.to_dict())
+        return
+    for line in report.decisions:
+        click.echo(f"- {line}")
+    if report.candidates:
+        click.echo(f"held-out ({report.heldout} requests, {report.level} level):")
+        for row in report.candidates:
+            click.echo(f"  {row['name']:<34} hit@1 {row['hit@1']:.3f}  mrr {row['mrr']:.3f}  "
+                       f"fixed {row['fixed']:>3}  broken {row['broken']:>3}")
+    if report.warning:
+        click.echo(f"note: {report.warning}", err=True)
+
+
 @main.group()
 def models() -> None:
     """List and activate model versions."""

@@ -82,11 +82,7 @@ def calibrate_routing(view: "RouterView", queries: Sequence[LabelledQuery], leve
     """Choose this catalog's weights on its labelled requests and keep them in the workspace when they
     beat the current ones clearly. A request recorded in the usage memory never votes for itself."""
     answerable = [q for q in queries if q.gold]
-    gathered = gather(view, answerable, level, progress=progress)
-    own: dict[str, set[str]] = {}
-    for rid, query, _tool in view.catalog.db.feedback():
-        own.setdefault(query, set()).add(rid)
-    gathered.evidence = [replace(ev, exclude=frozenset(own.get(q.query, ()))) for ev, q in zip(gathered.evidence, queries)]
+    gathered = leave_own_out(view, gather(view, answerable, level, progress=progress))
     chosen = choose_weights(gathered, view.weights, calibration_grid(view.weights))
     unanswerable = [q for q in queries if not q.gold]
     if unanswerable:
@@ -98,6 +94,17 @@ def calibrate_routing(view: "RouterView", queries: Sequence[LabelledQuery], leve
         atomic_write_json(view.workspace.weights_path, {"weights": chosen["weights"], "n": chosen["n"],
                                                         "level": level})
     return chosen
+
+
+def leave_own_out(view: "RouterView", gathered: Gathered) -> Gathered:
+    """Keep each request's own record (if it is in the usage memory) out of its vote: a recorded request
+    matches itself with similarity 1, which would make the memory look perfect on the requests it holds."""
+    own: dict[str, set[str]] = {}
+    for rid, query, _tool in view.catalog.db.feedback():
+        own.setdefault(query, set()).add(rid)
+    gathered.evidence = [replace(ev, exclude=frozenset(own.get(q.query, ())))
+                         for ev, q in zip(gathered.evidence, gathered.queries)]
+    return gathered
 
 
 def abstain_threshold(answerable_fits: Sequence[float], answered: float = ANSWERED) -> float:
