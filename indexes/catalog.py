@@ -32,6 +32,9 @@ if TYPE_CHECKING:
     from chromadb.api.models.Collection import Collection
     from llama_index.core.schema import TextNode
 
+MEMORY_EXACT_MAX = 50_000  # recorded requests searched exactly in process (75 MB of float32 at 384 dims)
+
+
 class Catalog:
     """Catalog rows seen through one embedder's vectors; the one reader and writer of both."""
 
@@ -46,6 +49,7 @@ class Catalog:
         # since they are compared with questions.
         self.memory: "Collection" = collection(client, f"memory__{self.query_tag}")
         self.max_batch = client.get_max_batch_size()
+        self._memory_cache: tuple[tuple[int, int], tuple[list[str], list[str], np.ndarray]] | None = None
 
     # ---- rows (delegated, so callers hold one object) ----------------------------------------------
     def version(self) -> int:
@@ -118,12 +122,49 @@ class Catalog:
         return self.memory.count()
 
     def nearest_memory(self, qvec: np.ndarray, n: int) -> list[tuple[str, str, float]]:
-        """``(request id, tool, similarity)`` of the ``n`` recorded requests nearest to ``qvec``."""
+        """``(request id, tool, similarity)`` of the ``n`` recorded requests nearest to ``qvec``, best first.
+
+        Up to ``MEMORY_EXACT_MAX`` recorded requests are searched exactly in an in-process matrix (a
+        fraction of a millisecond; two Chroma calls cost ~6 ms at 2,000), refreshed when the SQLite stamp
+        of the recorded requests moves; beyond that, or while the vectors are being filled, Chroma answers."""
         if n <= 0:
             return []
-        res = self.memory.query(query_embeddings=[qvec.tolist()], n_results=n, include=["metadatas", "distances"])
-        return [(rid, str((meta or {}).get("tool", "")), 1.0 - float(dist))
-                for rid, meta, dist in zip(res["ids"][0], res["metadatas"][0], res["distances"][0])]
+        exact = self._memory_matrix()
+        if exact is None:
+            count = self.memory.count()
+            if not count:
+                return []
+            res = self.memory.query(query_embeddings=[qvec.tolist()], n_results=min(n, count),
+                                    include=["metadatas", "distances"])
+            return [(rid, str((meta or {}).get("tool", "")), 1.0 - float(dist))
+                    for rid, meta, dist in zip(res["ids"][0], res["metadatas"][0], res["distances"][0])]
+        ids, tools, vectors = exact
+        if not ids:
+            return []
+        q = np.asarray(qvec, dtype=np.float32)
+        sims = vectors @ (q / (np.linalg.norm(q) or 1.0))
+        n = min(n, len(ids))
+        top = np.argpartition(-sims, n - 1)[:n]
+        top = top[np.argsort(-sims[top], kind="stable")]
+        return [(ids[i], tools[i], float(sims[i])) for i in top]
+
+    def _memory_matrix(self) -> tuple[list[str], list[str], np.ndarray] | None:
+        stamp = self.db.feedback_stamp()
+        if stamp[0] > MEMORY_EXACT_MAX:
+            return None
+        cached = self._memory_cache
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        rows = list(iter_collection(self.memory, ("metadatas", "embeddings")))
+        if len(rows) != stamp[0]:
+            return None  # vectors and rows disagree (a sync is filling them): do not cache a partial copy
+        vectors = np.asarray([r["embedding"] for r in rows], dtype=np.float32)
+        if not rows:
+            vectors = vectors.reshape(0, 0)
+        vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        matrix = ([r["id"] for r in rows], [str((r["metadata"] or {}).get("tool", "")) for r in rows], vectors)
+        self._memory_cache = (stamp, matrix)
+        return matrix
 
     def iter_chunks(self, include: Sequence[str] = ("documents", "metadatas")) -> Iterator[dict[str, Any]]:
         """Every chunk row: ``{"id", "document", "metadata", "embedding"}``."""

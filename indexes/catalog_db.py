@@ -107,6 +107,12 @@ class CatalogDB:
             "SELECT f.id, f.query, f.tool FROM feedback f JOIN tools t ON t.name = f.tool ORDER BY f.created, f.id")]
 
     # ---- writing -----------------------------------------------------------------------------------
+    def feedback_stamp(self) -> tuple[int, int]:
+        """(rows, last rowid) of the recorded requests: changes whenever one is recorded or removed, and
+        costs one indexed SQLite read, so a route can check that its in-process copy of the memory is fresh."""
+        count, last = self._rows("SELECT COUNT(*), COALESCE(MAX(rowid), 0) FROM feedback")[0]
+        return int(count), int(last)
+
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """One atomic change; it also moves the version counter derived indexes follow."""

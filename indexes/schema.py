@@ -6,6 +6,7 @@ import hashlib
 import json
 import re
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from typing import Any
 
 TOOL_KINDS = ("vector", "summary", "keyword", "external")
@@ -35,9 +36,10 @@ class ToolSpec:
     title: str | None = None
     parameters: dict[str, Any] | None = None
 
-    @property
+    @cached_property
     def tool_id(self) -> str:
-        """Stable id: changes exactly when what the router or the agent sees of the tool changes."""
+        """Stable id: changes exactly when what the router or the agent sees of the tool changes. Cached:
+        every ranked candidate carries it, and hashing its JSON was the slowest step of scoring."""
         return stable_hash(self.name, self.kind, self.doc_id, self.description, self.parameters)
 
     def card(self) -> str:

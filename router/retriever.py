@@ -61,11 +61,12 @@ class ToolRetriever(BaseRetriever):
         self.chunk_candidates = chunk_candidates
 
     # ---- routing -----------------------------------------------------------------------------------
-    def route(self, query: str, k: int | None = None) -> list[RouteHit]:
-        """The ``k`` best tools; a question that is exactly a tool's name gets that tool first."""
+    def route(self, query: str, k: int | None = None, qvec: np.ndarray | None = None) -> list[RouteHit]:
+        """The ``k`` best tools; a question that is exactly a tool's name gets that tool first. ``qvec``:
+        the question's vector, when it was encoded in a batch with others."""
         query = check_query(query)
         k = k or self.top_k
-        hits = self.rank(query, self.embed(query), k)
+        hits = self.rank(query, self.embed(query) if qvec is None else qvec, k)
         exact = self.lookup(query)
         if exact is not None:
             hits = [make_hit(exact, 1.0, None, None)] + [h for h in hits if h.name != exact.name]
@@ -101,8 +102,8 @@ class ToolRetriever(BaseRetriever):
             if n_chunks:
                 evidence.lex_docs = self.lexical.get(catalog.chunks, version, "chunks").match(
                     query, self.chunk_candidates)
-        if self.weights.memory_weight > 0 and catalog.count_memory():
-            evidence.memory = catalog.nearest_memory(qvec, min(MEMORY_NEIGHBOURS, catalog.count_memory()))
+        if self.weights.memory_weight > 0:
+            evidence.memory = catalog.nearest_memory(qvec, MEMORY_NEIGHBOURS)
         found = set(evidence.card) | set(evidence.lex_cards.scores) | {tool for _, tool, _ in evidence.memory}
         evidence.specs = catalog.get_tools(sorted(found))
         doc_ids = sorted(set(evidence.chunk) | set(evidence.lex_docs.scores))

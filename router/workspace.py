@@ -32,6 +32,7 @@ from agentic_router.router.scoring import Weights, fit
 
 if TYPE_CHECKING:
     from llama_index.core.base.embeddings.base import BaseEmbedding
+    import numpy as np
     from sentence_transformers import CrossEncoder
 
     from agentic_router.indexes.embeddings import SentenceEmbedding
@@ -201,12 +202,14 @@ class RouterView:
         """True when no tool fits: nothing was found, or the best tool fits less than ``abstain_below``."""
         return not hits or fit(hits) < self.weights.abstain_below
 
-    def route(self, query: str, k: int | None = None, rerank: int | None = None) -> list[RouteHit]:
-        """Rank tools; with ``rerank=N`` the router's top N are reordered by this view's cross-encoder."""
+    def route(self, query: str, k: int | None = None, rerank: int | None = None,
+              qvec: np.ndarray | None = None) -> list[RouteHit]:
+        """Rank tools; with ``rerank=N`` the router's top N are reordered by this view's cross-encoder.
+        ``qvec``: the question's vector when the caller encoded many questions in one batch (evaluation)."""
         k = k or self.config.top_k
         if not rerank:
-            return self.retriever.route(query, k)
+            return self.retriever.route(query, k, qvec=qvec)
         if self.reranker is None:
             raise InputError("no cross-encoder is active: train one (train --method cross-encoder) and activate it")
-        hits = self.retriever.route(query, max(rerank, k))
+        hits = self.retriever.route(query, max(rerank, k), qvec=qvec)
         return (rerank_hits(self.reranker, query, hits[:rerank], self.reranker_weight) + hits[rerank:])[:k]

@@ -124,13 +124,18 @@ def sweep(gathered: Gathered, grid: Sequence[Weights]) -> list[dict[str, Any]]:
 def choose_weights(gathered: Gathered, current: Weights, grid: Sequence[Weights]) -> dict[str, Any]:
     """The best setting of ``grid`` by hit@1 (then MRR) among those that beat ``current`` clearly;
     ``current`` when none does."""
-    base = gathered.top1(current)
+    golds = [set(q.gold) for q in gathered.queries]
+
+    def judged(w: Weights) -> tuple[dict[str, float], list[bool]]:  # one ranking per setting serves both
+        rankings = gathered.rankings(w)
+        return score_rankings(rankings, golds), [bool(r) and r[0] in g for r, g in zip(rankings, golds)]
+
+    base = judged(current)[1]
     rows = []
     for w in grid:
-        top1 = gathered.top1(w)
+        m, top1 = judged(w)
         fixed = sum(a and not b for a, b in zip(top1, base))
         broken = sum(b and not a for a, b in zip(top1, base))
-        m = gathered.metrics(w)
         rows.append((w, m, fixed, broken))
     passing = [r for r in rows if r[0] == current or clearly_better(r[2], r[3])]
     best = max(passing, key=lambda r: (round(r[1]["hit@1"], 9), round(r[1]["mrr"], 9)), default=None)

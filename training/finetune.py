@@ -53,6 +53,7 @@ logger = logging.getLogger(__name__)
 METHODS = ("full", "adapter")
 HELDOUT_SHARE = 0.2
 MIN_LABELLED = 20  # below this, a held-out part says nothing: the requests only go to the usage memory
+SYNTHETIC_MAX = 2000  # generated questions: enough for one epoch to move the model, ~5 min of training on 2 cores
 
 
 @dataclass
@@ -211,7 +212,8 @@ def _synthetic(view: "RouterView", llm: "LLM | None", level: str, methods: Seque
                activate_result: bool, progress: bool, settings: dict[str, Any]) -> FinetuneReport:
     report = FinetuneReport("synthetic", level, warning=SYNTHETIC_WARNING)
     out = view.config.workspace / "datasets" / "finetune-generated.json"
-    ds = generate_dataset(view, llm=llm, out=out, val_fraction=0.2, seed=seed, progress=progress)
+    ds = generate_dataset(view, llm=llm, out=out, val_fraction=0.2, seed=seed, progress=progress,
+                          max_questions=SYNTHETIC_MAX)
     held = heldout_queries(view, ds)
     report.train, report.heldout = len(ds.qids("train")), len(held)
     report.decisions.append(f"no labelled requests: generated {len(ds.queries)} questions "
