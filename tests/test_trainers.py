@@ -261,6 +261,21 @@ def test_full_fine_tune_interrupted_leaves_a_loadable_model(tmp_path: Path, base
     assert len(SentenceTransformer(str(tmp_path / "full"), device="cpu").encode("x")) == 384
 
 
+def test_full_fine_tune_stops_at_its_time_budget(tmp_path: Path, base_model: str) -> None:
+    from sentence_transformers import SentenceTransformer
+
+    from agentic_router.training.trainers.full import train_full
+
+    with pytest.raises(InputError, match="max_seconds must be > 0"):
+        TrainSettings(output_dir=tmp_path, max_seconds=0)
+    ds = tiny_dataset()
+    ds.split = {q: "train" for q in ds.queries}
+    # 14 pairs in batches of 4 plan 4 steps; a budget any step exceeds ends the run after the first
+    result = train_full(ds, base_model, settings(tmp_path / "full", batch_size=4, precision="fp32", max_seconds=1e-6))
+    assert result.steps == 1 and not result.interrupted
+    assert len(SentenceTransformer(str(tmp_path / "full"), device="cpu").encode("x")) == 384
+
+
 @pytest.mark.parametrize("method", ["full", "adapter"])
 def test_training_teaches_what_the_base_model_cannot_know(tmp_path: Path, base_model: str, base_embed,
                                                           method: str) -> None:
