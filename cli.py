@@ -100,13 +100,43 @@ def tools() -> None:
 
 
 @tools.command("add")
-@click.argument("catalog", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("catalog", type=click.Path(dir_okay=False, path_type=Path), required=False)
 @click.option("--replace", is_flag=True, help="Update tools registered with another description.")
+@click.option("--mcp-command", default=None, help='Register the tools of an MCP server started as "CMD ARGS..." (stdio).')
+@click.option("--mcp-url", default=None, help="Register the tools of an MCP server at this streamable-HTTP URL.")
+@click.option("--server-name", default=None, help="Prefix of the server's tools (NAME__tool); default: its own name.")
 @click.pass_context
-def tools_add(ctx: click.Context, catalog: Path, replace: bool) -> None:
-    """Register external tools from a JSONL catalog."""
+def tools_add(ctx: click.Context, catalog: Path | None, replace: bool, mcp_command: str | None, mcp_url: str | None,
+              server_name: str | None) -> None:
+    """Register external tools from a JSONL catalog, or every tool of an MCP server."""
+    if sum(x is not None for x in (catalog, mcp_command, mcp_url)) != 1:
+        raise click.UsageError("give one of CATALOG, --mcp-command or --mcp-url")
+    if catalog is None:
+        _echo_sync(_router(ctx).add_mcp_server(mcp_command, mcp_url, name=server_name, replace=replace))
+        return
     report = _router(ctx).add_tools(catalog, replace=replace)
     click.echo(f"added {len(report.added)}, replaced {len(report.replaced)}, unchanged {len(report.unchanged)} tool(s)")
+
+
+@tools.command("sync")
+@click.option("--server-name", default=None, help="Only this MCP server (default: every registered one).")
+@click.pass_context
+def tools_sync(ctx: click.Context, server_name: str | None) -> None:
+    """List registered MCP servers again: add new tools, re-embed changed ones, remove vanished ones."""
+    results = _router(ctx).sync_mcp_servers(server_name)
+    for result in results:
+        _echo_sync(result)
+    failed = [r for r in results if "error" in r]
+    if failed:
+        raise click.ClickException(f"{len(failed)} of {len(results)} MCP server(s) could not be synced")
+
+
+def _echo_sync(result: dict[str, Any]) -> None:
+    if "error" in result:
+        click.echo(f"{result['server']}: error: {result['error']}", err=True)
+        return
+    click.echo(f"{result['server']}: added {len(result['added'])}, changed {len(result['changed'])}, removed "
+               f"{len(result['removed'])}, unchanged {len(result['unchanged'])} tool(s)")
 
 
 @tools.command("list")
@@ -117,7 +147,9 @@ def tools_list(ctx: click.Context, kind: str | None, as_json: bool) -> None:
     """List the catalog."""
     specs = _router(ctx).list_tools(kind)
     if as_json:
-        _emit_json([s.to_dict() for s in specs])
+        from agentic_router.router.payloads import tools_json
+
+        _emit_json(tools_json(specs))
         return
     from rich.console import Console
     from rich.table import Table
@@ -134,14 +166,22 @@ def tools_list(ctx: click.Context, kind: str | None, as_json: bool) -> None:
 @click.option("--rerank", type=click.IntRange(1, 1000), default=None,
               help="Reorder the router's top N with the active cross-encoder.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "openai"]), default=None,
+              help="openai: print the routed tools as an OpenAI `tools` array.")
 @click.pass_context
-def route(ctx: click.Context, question: str, k: int, rerank: int | None, as_json: bool) -> None:
+def route(ctx: click.Context, question: str, k: int, rerank: int | None, as_json: bool, fmt: str | None) -> None:
     """Rank the tools for a question."""
     router = _router(ctx)
+    if fmt == "openai":
+        _emit_json(router.route_openai_tools(question, k))
+        return
+    as_json = as_json or fmt == "json"
     hits = router.route(question, k, rerank=rerank)
     abstain = router.abstains(hits)
     if as_json:
-        _emit_json({"query": question, "tools": [h.to_dict() for h in hits], "abstain": abstain})
+        from agentic_router.router.payloads import route_json
+
+        _emit_json(route_json(question, hits, abstain))
         return
     if abstain:
         click.echo("no tool fits this request (ranked anyway):")
@@ -373,6 +413,18 @@ def finetune(ctx: click.Context, from_queries: Path | None, gen_llm: str | None,
         click.echo(f"note: {report.warning}", err=True)
 
 
+@main.command()
+@click.option("--transport", type=click.Choice(["stdio", "http"]), default="stdio", show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True, help="http: address to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8765, show_default=True, help="http: port.")
+@click.pass_context
+def mcp(ctx: click.Context, transport: str, host: str, port: int) -> None:
+    """Serve the router as an MCP server: search_tools, describe_tool, call_tool."""
+    from agentic_router.serve.mcp import serve as serve_mcp
+
+    serve_mcp(_router(ctx), transport=transport, host=host, port=port)
+
+
 @main.group()
 def models() -> None:
     """List and activate model versions."""
@@ -437,7 +489,9 @@ def models_list(ctx: click.Context, as_json: bool) -> None:
     router = _router(ctx)
     versions, active = router.registry.list(), router.registry.active()
     if as_json:
-        _emit_json({"active": active, "versions": [v.to_dict() for v in versions]})
+        from agentic_router.router.payloads import models_json
+
+        _emit_json(models_json(router.registry))
         return
     click.echo(f"active embedder: {active['embedder'] or 'base'}; reranker: {active['reranker'] or 'none'}")
     for v in versions:
@@ -478,3 +532,47 @@ def models_activate(ctx: click.Context, name: str, from_checkpoint: str | None, 
             router.registry.register(original)
         raise
     click.echo(f"active: {json.dumps(router.registry.active())}")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; anything but loopback needs an API key.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
+@click.option("--chroma-url", default=None, help="Use a Chroma server instead of the workspace's embedded store.")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True, help="Service processes.")
+@click.option("--batch-ms", type=click.FloatRange(0, 1000), default=2.0, show_default=True,
+              help="Window in which concurrent questions are embedded together (0 = no batching).")
+@click.option("--threads", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="torch threads for the question encoder; 1 leaves a core to the rest of each request.")
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int, chroma_url: str | None, workers: int, batch_ms: float,
+          threads: int) -> None:
+    """Serve the router over HTTP (OpenAPI docs at /docs). Keys: env AGENTIC_ROUTER_READ_KEY / _ADMIN_KEY."""
+    from agentic_router.indexes.errors import ConfigError
+    from agentic_router.serve.auth import ApiKeys, check_bind
+
+    if chroma_url is not None:
+        raise ConfigError("--chroma-url is not supported yet; the service uses the workspace's embedded Chroma")
+    if workers > 1:
+        raise ConfigError("--workers above 1 needs the Chroma-server mode (--chroma-url), which is not supported yet")
+    keys = ApiKeys.from_env()
+    check_bind(host, keys)
+    ctx.find_root().obj["overrides"]["query_batch_ms"] = batch_ms
+    # One encoder thread fed batches: on 2 shared cores a second torch thread spin-waits for a core and made
+    # /v1/route 5x slower under load (bench_http.py: 10 vs 56 requests/s at 1,000 tools).
+    import torch
+
+    torch.set_num_threads(threads)
+    router = _router(ctx)
+
+    import uvicorn
+
+    from agentic_router.serve.http import create_app
+
+    verbose = (ctx.find_root().params or {}).get("verbose")
+    click.echo(f"serving {router.config.workspace} on http://{host}:{port} (docs at /docs; "
+               f"{'API keys required' if keys.configured else 'no API key: loopback only'})", err=True)
+    # Keep-alive longer than uvicorn's 5 s: a client reusing a connection the server is just closing gets a
+    # reset, and clients under load (or behind a pool) reuse connections that idled a few seconds.
+    uvicorn.run(create_app(router, keys=keys), host=host, port=port, log_level="info" if verbose else "warning",
+                access_log=bool(verbose), timeout_graceful_shutdown=10, timeout_keep_alive=30)

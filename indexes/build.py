@@ -190,6 +190,35 @@ class DocumentIndexer:
         ctx.persist(persist_dir=str(target))
 
 
+def delete_document(config: RouterConfig, catalog: Catalog, doc_id: str) -> list[str]:
+    """Remove a document with its three tools, its chunks and its persisted indexes, all or none.
+
+    The folder is renamed aside inside the catalog transaction and removed after the commit; if the
+    transaction fails it is renamed back, so the document stays whole. Returns the removed tool names."""
+    doc = catalog.get_document(doc_id)
+    if doc is None:
+        raise CatalogError(f"unknown document {doc_id!r}")
+    folder = config.docs_dir / doc["storage"] if doc.get("storage") else None
+    aside = folder.with_name(folder.name + ".deleted") if folder is not None else None
+
+    def unpublish() -> None:  # runs inside the catalog transaction
+        if folder is not None and aside is not None and folder.exists():
+            shutil.rmtree(aside, ignore_errors=True)
+            folder.rename(aside)
+
+    try:
+        names = catalog.delete_document(doc_id, unpublish)
+    except BaseException:
+        if aside is not None and folder is not None and aside.exists() and not folder.exists() \
+                and catalog.get_document(doc_id) is not None:
+            aside.rename(folder)  # the rows are still there: so is the document's folder
+        raise
+    finally:
+        if aside is not None and catalog.get_document(doc_id) is None:
+            shutil.rmtree(aside, ignore_errors=True)
+    return names
+
+
 def _progress(total: int, enabled: bool):  # noqa: ANN202 - tqdm type
     from tqdm.auto import tqdm
 

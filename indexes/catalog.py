@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-from agentic_router.indexes.catalog_db import CatalogDB, delete_document_rows, write_tools
+from agentic_router.indexes.catalog_db import (CatalogDB, delete_document_rows, delete_tool_rows, write_mcp_server,
+                                               write_tools)
 from agentic_router.indexes.errors import CatalogError
 from agentic_router.indexes.schema import IngestReport, ToolSpec, stable_hash
 from agentic_router.indexes.store import collection, delete_ids, iter_collection, upsert
@@ -201,6 +202,37 @@ class Catalog:
         report.tools = len(todo)
         return report
 
+    def sync_server(self, server: dict[str, Any], tools: dict[str, tuple[ToolSpec, str]],
+                    embed: Callable[[list[str]], list[list[float]]]) -> dict[str, list[str]]:
+        """Make the catalog hold exactly ``tools`` (catalog name -> (spec, name on the server)) for one MCP
+        server, atomically. New and changed tools are embedded, unchanged ones are not, tools the server no
+        longer lists are removed. A name held by any other tool refuses the whole change."""
+        specs = [spec for spec, _ in tools.values()]
+        check_unique(specs)
+        owned = self.db.mcp_tools(server["name"])
+        known = self.get_tools([s.name for s in specs])
+        report: dict[str, list[str]] = {"added": [], "changed": [], "unchanged": [], "removed": []}
+        for spec in specs:
+            old = known.get(spec.name)
+            if old is not None and spec.name not in owned:
+                raise CatalogError(f"tool name {spec.name!r} is already taken by another tool; choose another server name")
+            key = "added" if old is None else "unchanged" if old.tool_id == spec.tool_id else "changed"
+            report[key].append(spec.name)
+        report["removed"] = sorted(set(owned) - set(tools))
+        todo = [tools[n][0] for n in report["added"] + report["changed"]]
+        same_server = next((s for s in self.db.mcp_servers() if s["name"] == server["name"]), None) == server
+        remotes = {name: remote for name, (_, remote) in tools.items()}
+        if not todo and not report["removed"] and same_server and owned == remotes:
+            return report  # nothing to write: the version (and so BM25) stays put
+        if todo:
+            self._upsert_cards(todo, embed([s.card() for s in todo]))
+        with self.db.transaction() as conn:
+            write_tools(conn, todo)
+            delete_tool_rows(conn, report["removed"])
+            write_mcp_server(conn, server, remotes)
+        delete_ids(self.cards, report["removed"], self.max_batch)
+        return report
+
     def record(self, rows: Sequence[tuple[str, str]], embed_queries: Callable[[list[str]], list[list[float]]],
                source: str = "feedback") -> int:
         """Remember which tool served each ``(request, tool)``; every tool must be in the catalog. Vectors
@@ -225,6 +257,52 @@ class Catalog:
             conn.executemany("INSERT OR IGNORE INTO feedback (id, query, tool, source, created) VALUES (?,?,?,?,?)",
                              [(rid, q, t, source, now) for rid, q, t in todo])
         return len(todo)
+
+    def delete_tools(self, names: Sequence[str]) -> list[str]:
+        """Remove external tools, all or none; a document's tools go only with their document.
+
+        The SQLite commit is what makes them disappear (with their recorded requests); their card and memory
+        vectors are removed after it, so a crash in between leaves only vectors no hit can reach (every hit is
+        checked against SQLite)."""
+        names = list(dict.fromkeys(names))
+        specs = self.get_tools(names)
+        missing = [n for n in names if n not in specs]
+        if missing:
+            raise CatalogError(f"unknown tool {missing[0]!r}")
+        owned = [specs[n] for n in names if specs[n].kind != "external"]
+        if owned:
+            raise CatalogError(f"tool {owned[0].name!r} belongs to document {owned[0].doc_id!r}; delete the document")
+        with self.db.transaction() as conn:
+            delete_tool_rows(conn, names)
+            conn.executemany("DELETE FROM feedback WHERE tool=?", [(n,) for n in names])
+        self._drop_vectors(names, [])
+        return names
+
+    def delete_document(self, doc_id: str, unpublish: Callable[[], None]) -> list[str]:
+        """Remove a document, its tools and its chunks, all or none; returns the removed tool names.
+
+        ``unpublish`` moves the document's persisted indexes out of the way and runs inside the SQLite
+        transaction (a failure there rolls the rows back). Vectors go after the commit, as in ``delete_tools``."""
+        if self.get_document(doc_id) is None:
+            raise CatalogError(f"unknown document {doc_id!r}")
+        names = [s.name for s in self.tools_for_documents([doc_id]).get(doc_id, [])]
+        chunk_ids = self._chunk_ids(doc_id)
+        with self.db.transaction() as conn:
+            delete_document_rows(conn, doc_id)
+            conn.executemany("DELETE FROM feedback WHERE tool=?", [(n,) for n in names])
+            unpublish()
+        self._drop_vectors(names, chunk_ids)
+        return names
+
+    def _drop_vectors(self, names: list[str], chunk_ids: list[str]) -> None:
+        """Vectors of tools and chunks the catalog no longer has. The version moves once more afterwards: a
+        BM25 index rebuilt between the commit and this removal would still hold their texts."""
+        delete_ids(self.chunks, chunk_ids, self.max_batch)
+        delete_ids(self.cards, names, self.max_batch)
+        if names:
+            self.memory.delete(where={"tool": {"$in": names}})
+        with self.db.transaction():
+            pass
 
     def commit_document(self, doc: dict[str, Any], specs: Sequence[ToolSpec], card_vectors: Sequence[list[float]],
                         nodes: Sequence["TextNode"], replace: bool, publish: Callable[[], None]) -> None:

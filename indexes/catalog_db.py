@@ -29,9 +29,15 @@ CREATE TABLE IF NOT EXISTS feedback (
     id TEXT PRIMARY KEY, query TEXT NOT NULL, tool TEXT NOT NULL, source TEXT, created REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS mcp_servers (
+    name TEXT PRIMARY KEY, transport TEXT NOT NULL, target TEXT NOT NULL, cwd TEXT
+);
+CREATE TABLE IF NOT EXISTS mcp_tools (name TEXT PRIMARY KEY, server TEXT NOT NULL, remote TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS mcp_tools_server ON mcp_tools(server);
 INSERT OR IGNORE INTO meta (key, value) VALUES ('version', 0);
 """
 _COLS = "name, tool_id, kind, doc_id, title, description, parameters"
+_SERVER_COLS = ("name", "transport", "target", "cwd")
 _DOC_COLS = ("doc_id", "title", "content_hash", "source", "n_chunks", "storage")
 _IN_LIMIT = 500  # SQLite's bound-parameter limit is far above this; keeps statements small
 
@@ -72,6 +78,10 @@ class CatalogDB:
         """The workspace folder name of every document's persisted indexes."""
         return [r[0] for r in self._rows("SELECT storage FROM documents WHERE storage IS NOT NULL ORDER BY doc_id")]
 
+    def list_documents(self) -> list[dict[str, Any]]:
+        """``{doc_id, title, content_hash, source, n_chunks, storage}`` of every document, by doc_id."""
+        return [dict(zip(_DOC_COLS, r)) for r in self._rows(f"SELECT {', '.join(_DOC_COLS)} FROM documents ORDER BY doc_id")]
+
     def get_tools(self, names: Sequence[str]) -> dict[str, ToolSpec]:
         specs = (_row_to_spec(r) for r in self._in(f"SELECT {_COLS} FROM tools WHERE name IN ({{marks}})", names))
         return {s.name: s for s in specs}
@@ -106,13 +116,26 @@ class CatalogDB:
         return [tuple(r) for r in self._rows(
             "SELECT f.id, f.query, f.tool FROM feedback f JOIN tools t ON t.name = f.tool ORDER BY f.created, f.id")]
 
-    # ---- writing -----------------------------------------------------------------------------------
     def feedback_stamp(self) -> tuple[int, int]:
         """(rows, last rowid) of the recorded requests: changes whenever one is recorded or removed, and
         costs one indexed SQLite read, so a route can check that its in-process copy of the memory is fresh."""
         count, last = self._rows("SELECT COUNT(*), COALESCE(MAX(rowid), 0) FROM feedback")[0]
         return int(count), int(last)
 
+    def mcp_servers(self) -> list[dict[str, Any]]:
+        """How to reach every registered MCP server: ``{name, transport, target, cwd}``."""
+        return [dict(zip(_SERVER_COLS, r)) for r in self._rows(f"SELECT {', '.join(_SERVER_COLS)} FROM mcp_servers ORDER BY name")]
+
+    def mcp_tools(self, server: str) -> dict[str, str]:
+        """Catalog name -> the tool's name on its server, for every tool registered from ``server``."""
+        return {r[0]: r[1] for r in self._rows("SELECT name, remote FROM mcp_tools WHERE server=?", (server,))}
+
+    def mcp_tool(self, name: str) -> tuple[str, str] | None:
+        """``(server, name on the server)`` of a catalog tool registered from an MCP server."""
+        rows = self._rows("SELECT server, remote FROM mcp_tools WHERE name=?", (name,))
+        return (rows[0][0], rows[0][1]) if rows else None
+
+    # ---- writing -----------------------------------------------------------------------------------
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """One atomic change; it also moves the version counter derived indexes follow."""
@@ -136,6 +159,19 @@ def write_tools(conn: sqlite3.Connection, specs: Sequence[ToolSpec]) -> None:
         [(s.name, s.tool_id, s.kind, s.doc_id, s.title, s.description,
           json.dumps(s.parameters) if s.parameters else None) for s in specs],
     )
+
+
+def write_mcp_server(conn: sqlite3.Connection, server: dict[str, Any], tools: dict[str, str]) -> None:
+    """Remember how to reach ``server`` and exactly which catalog tools (name -> remote name) are its."""
+    conn.execute("INSERT OR REPLACE INTO mcp_servers (name, transport, target, cwd) VALUES (?,?,?,?)",
+                 tuple(server.get(c) for c in _SERVER_COLS))
+    conn.execute("DELETE FROM mcp_tools WHERE server=?", (server["name"],))
+    conn.executemany("INSERT OR REPLACE INTO mcp_tools (name, server, remote) VALUES (?,?,?)",
+                     [(name, server["name"], remote) for name, remote in tools.items()])
+
+
+def delete_tool_rows(conn: sqlite3.Connection, names: Sequence[str]) -> None:
+    conn.executemany("DELETE FROM tools WHERE name=?", [(n,) for n in names])
 
 
 def delete_document_rows(conn: sqlite3.Connection, doc_id: str) -> None:

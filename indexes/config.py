@@ -48,6 +48,11 @@ class RouterConfig:
     chunk_overlap: int = field(default=32, metadata={"help": "Token overlap between consecutive chunks."})
     top_k: int = field(default=5, metadata={"help": "Tools offered to the agent per question."})
     chunk_candidates: int = field(default=64, metadata={"help": "Chunks searched to find evidence for document tools."})
+    query_batch_ms: float = field(
+        default=0.0,
+        metadata={"help": "Encode questions of concurrent callers together, waiting this long (ms) for company; "
+                          "0 = each caller encodes its own (the HTTP service uses 2)."},
+    )
     card_weight: float = field(
         default=0.15, metadata={"help": "Weight of the tool-card similarity against chunk evidence (0..1)."}
     )
@@ -145,6 +150,8 @@ class RouterConfig:
             raise ConfigError(f"lexical_norm must be best, ceiling or ceiling_all, not {self.lexical_norm!r}")
         if self.top_k < 1:
             raise ConfigError("top_k must be >= 1")
+        if not 0.0 <= self.query_batch_ms <= 1000.0:
+            raise ConfigError("query_batch_ms must lie in [0, 1000]")
 
 
 def _coerce(name: str, raw: Any, default: Any) -> Any:

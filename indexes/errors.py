@@ -19,3 +19,7 @@ class CatalogError(RouterError):
 
 class ModelError(RouterError):
     """A model (embedder, LLM, checkpoint) cannot be loaded or used."""
+
+
+class RemoteError(RouterError):
+    """An MCP server cannot be started or reached, answered garbage, or failed in the middle of a call."""

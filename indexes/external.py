@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from agentic_router.indexes.documents import iter_jsonl
 from agentic_router.indexes.errors import InputError
@@ -60,12 +60,18 @@ def load_tool_catalog(path: str | Path) -> list[ToolSpec]:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"no such file: {path}")
+    return specs_from_rows((f"{path} line {lineno}", row) for lineno, row in iter_jsonl(path))
+
+
+def specs_from_rows(rows: Iterable[tuple[str, Any]]) -> list[ToolSpec]:
+    """``(where, row)`` pairs (a file's lines, an HTTP body's items) to specs; a name given twice is refused,
+    naming both places."""
     specs: list[ToolSpec] = []
-    seen: dict[str, int] = {}
-    for lineno, row in iter_jsonl(path):
-        spec = spec_from_row(row, f"{path} line {lineno}")
+    seen: dict[str, str] = {}
+    for where, row in rows:
+        spec = spec_from_row(row, where)
         if spec.name in seen:
-            raise InputError(f"{path} line {lineno}: tool {spec.name!r} already defined on line {seen[spec.name]}")
-        seen[spec.name] = lineno
+            raise InputError(f"{where}: tool {spec.name!r} already defined at {seen[spec.name]}")
+        seen[spec.name] = where
         specs.append(spec)
     return specs

@@ -17,6 +17,7 @@ import math
 import re
 import shutil
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
@@ -191,8 +192,18 @@ class LexicalCache:
         self.folder = folder
         self.stopwords = stopwords
         self._loaded: dict[str, tuple[int, LexicalIndex]] = {}
+        # Threads of a service route at once: after a catalog change only one of them may rebuild (two
+        # rebuilds would also race on the cache folder), the others wait for its index.
+        self._lock = threading.Lock()
 
     def get(self, coll: "Collection", version: int, kind: str) -> LexicalIndex:
+        cached = self._loaded.get(coll.name)
+        if cached and cached[0] == version:
+            return cached[1]
+        with self._lock:
+            return self._get(coll, version, kind)
+
+    def _get(self, coll: "Collection", version: int, kind: str) -> LexicalIndex:
         name = f"{coll.name}"
         cached = self._loaded.get(name)
         if cached and cached[0] == version:

@@ -103,13 +103,16 @@ class ToolFactory:
         self.embedder = embedder
         self.llm = llm
         self.registered: dict[str, "BaseTool"] = {}
+        # Set by the router: the tool that calls an external tool's real executor (an MCP server), or None.
+        self.remote_tool: Callable[[ToolSpec], "BaseTool | None"] | None = None
 
     def build(self, spec: ToolSpec) -> "BaseTool":
         if spec.name in self.registered:
             return self.registered[spec.name]
         metadata = ToolMetadata(name=spec.name, description=spec.description)
         if spec.kind == "external":
-            return _external_tool(spec)
+            remote = self.remote_tool(spec) if self.remote_tool is not None else None
+            return remote or _external_tool(spec)
         engine = LazyQueryEngine(lambda: self._engine(spec))
         return QueryEngineTool(query_engine=engine, metadata=metadata)
 

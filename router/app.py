@@ -11,15 +11,18 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
-from agentic_router.indexes.build import DocumentIndexer
+from agentic_router.indexes.build import DocumentIndexer, delete_document
 from agentic_router.indexes.config import RouterConfig
 from agentic_router.indexes.documents import SourceDocument, load_paths
 from agentic_router.indexes.embeddings import embed_queries, embed_texts
-from agentic_router.indexes.errors import CatalogError, InputError
+from agentic_router.indexes.errors import CatalogError, InputError, RouterError
 from agentic_router.indexes.external import load_tool_catalog
+from agentic_router.indexes.mcp_source import McpServer, registered_servers, sync_server
 from agentic_router.indexes.schema import IngestReport, RouteHit, ToolSpec
 from agentic_router.indexes.tools import ToolFactory
+from agentic_router.router.activation import activate
 from agentic_router.router.agent import MODES, AgentResult, default_mode, run_agent, run_direct
+from agentic_router.router.executors import ToolExecutor
 from agentic_router.router.llms import is_capable, load_llm
 from agentic_router.router.objects import CatalogToolRetriever
 from agentic_router.router.retriever import check_query
@@ -79,8 +82,14 @@ class AgenticRouter:
             doc = self.catalog.get_document(doc_id)
             return doc["storage"] if doc else None
 
-        return ToolFactory(self.config.docs_dir, storage_of, ChromaVectorStore(chroma_collection=self.catalog.chunks),
-                           self.view.query_embedder, self.llm)
+        factory = ToolFactory(self.config.docs_dir, storage_of, ChromaVectorStore(chroma_collection=self.catalog.chunks),
+                              self.view.query_embedder, self.llm)
+        factory.remote_tool = lambda spec: self.executor.function_tool(spec)  # MCP tools call their server
+        return factory
+
+    @cached_property
+    def executor(self) -> ToolExecutor:
+        return ToolExecutor(self.catalog, self.tool_factory)
 
     # ---- catalog -----------------------------------------------------------------------------------
     def ingest(self, sources: Iterable[str | Path] | Sequence[SourceDocument], replace: bool = False,
@@ -107,6 +116,100 @@ class AgenticRouter:
 
     def list_tools(self, kind: str | None = None) -> list[ToolSpec]:
         return self.catalog.list_tools(kind)
+
+    def list_documents(self) -> list[dict[str, Any]]:
+        """``{doc_id, title, content_hash, source, n_chunks, storage}`` of every ingested document."""
+        return self.catalog.db.list_documents()
+
+    def delete_document(self, doc_id: str) -> list[str]:
+        """Remove a document with its three tools, chunks and indexes (all or none); returns the tool names."""
+        return delete_document(self.config, self.catalog, doc_id)
+
+    def delete_tools(self, names: Sequence[str]) -> list[str]:
+        """Remove application tools (all or none); a document's tools go with ``delete_document`` only."""
+        removed = self.catalog.delete_tools(names)
+        if "tool_factory" in self.__dict__:
+            for name in removed:
+                self.tool_factory.registered.pop(name, None)
+        return removed
+
+    # ---- model versions ----------------------------------------------------------------------------
+    def activate(self, name: str, progress: bool = False) -> dict[str, Any]:
+        """Make version ``name`` (or ``base``) active and switch this router to it (see ``follow_active``)."""
+        done = activate(self.workspace, name, progress=progress)
+        self.follow_active()
+        return done
+
+    def follow_active(self) -> RouterView:
+        """Point this router at the registry's active version. The new view's models load and its caches warm
+        *before* the switch, which is one attribute assignment: calls under way finish on the old view, later
+        ones use the new one, none waits for a model load. Tools registered in Python stay registered."""
+        view = self.workspace.view()
+        if view is self.view:
+            return view
+        view.query_embedder  # noqa: B018 - load now, not in the first request after the switch
+        if view.catalog.count_tools():
+            view.route("warm up the question encoder and the BM25 indexes", 1)
+        registered = dict(self.tool_factory.registered) if "tool_factory" in self.__dict__ else {}
+        self.view = view
+        for attr in ("indexer", "tool_factory", "executor"):
+            self.__dict__.pop(attr, None)
+        if registered:
+            self.tool_factory.registered.update(registered)
+        return view
+
+    # ---- MCP servers and calling tools (router.executors, indexes.mcp_source) ----------------------
+    def add_mcp_server(self, command: str | Sequence[str] | None = None, url: str | None = None,
+                       name: str | None = None, replace: bool = False) -> dict[str, Any]:
+        """Register every tool of an MCP server (a stdio ``command`` or a streamable-HTTP ``url``) as
+        ``NAME__tool``, and remember how to reach it. All or nothing: a server that cannot be reached or
+        answers garbage leaves the catalog as it was. Returns ``{server, added, changed, unchanged, removed}``."""
+        if (command is None) == (url is None):
+            raise InputError("give an MCP command or an MCP URL (one of them)")
+        server = McpServer.stdio(command, name) if command is not None else McpServer.http(url or "", name)
+        return sync_server(self.catalog, server.named(name) if name else server, self._embed_cards, replace=replace)
+
+    def sync_mcp_servers(self, name: str | None = None) -> list[dict[str, Any]]:
+        """List registered servers again: new tools added, changed ones re-embedded, removed ones removed.
+        Each server is synced atomically; one that fails reports ``{"server", "error"}`` and keeps its tools."""
+        servers = registered_servers(self.catalog)
+        if name is not None and name not in servers:
+            raise CatalogError(f"no MCP server named {name!r} is registered")
+        out = []
+        for server in ([servers[name]] if name else list(servers.values())):
+            try:
+                out.append(sync_server(self.catalog, server, self._embed_cards))
+            except RouterError as exc:
+                out.append({"server": server.name, "error": str(exc)})
+        return out
+
+    def mcp_servers(self) -> list[dict[str, Any]]:
+        return [{**s.to_row(), "where": s.where()} for s in registered_servers(self.catalog).values()]
+
+    def describe_tool(self, name: str) -> dict[str, Any]:
+        """The full card of one tool, its input schema, and what runs it (index, mcp, python or none)."""
+        return self.executor.describe(name)
+
+    def call_tool(self, name: str, arguments: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Run a catalog tool with arguments checked against its input schema first (``router.executors``)."""
+        return self.executor.call(name, arguments)
+
+    def search_tools(self, query: str, k: int | None = None) -> dict[str, Any]:
+        """The routed tools with what a client needs to call them: the MCP server's ``search_tools``."""
+        hits = self.route(query, k)
+        specs = self.catalog.get_tools([h.name for h in hits])
+        tools = [{"name": h.name, "description": h.description, "input_schema": self.executor.input_schema(specs[h.name]),
+                  "score": round(h.score, 4), "kind": h.kind, "doc_id": h.doc_id} for h in hits if h.name in specs]
+        return {"query": query, "tools": tools, "abstain": self.abstains(hits)}
+
+    def route_openai_tools(self, query: str, k: int | None = None) -> list[dict[str, Any]]:
+        """The routed tools as an OpenAI ``tools`` array, to pass exactly those to a model."""
+        hits = self.route(query, k)
+        specs = self.catalog.get_tools([h.name for h in hits])
+        return [self.executor.openai_tool(specs[h.name]) for h in hits if h.name in specs]
+
+    def _embed_cards(self, texts: list[str]) -> list[list[float]]:
+        return embed_texts(self.view.embedder, texts, show_progress=len(texts) > 256)
 
     def feedback(self, query: str, tool: str) -> bool:
         """Record that ``tool`` finally served ``query``. The router uses it from the next question on

@@ -24,6 +24,7 @@ from agentic_router.indexes.errors import ConfigError, InputError, ModelError
 from agentic_router.indexes.lexical import LexicalCache, default_stopwords
 from agentic_router.indexes.schema import RouteHit, ToolSpec
 from agentic_router.indexes.store import chroma_client
+from agentic_router.router.batching import BatchedQueryEmbedding
 from agentic_router.router.models import load_adapter_embedding, load_reranker
 from agentic_router.router.registry import BASE, ModelRegistry, ModelVersion
 from agentic_router.router.rerank import ALONE, DEFAULT_WEIGHT, FusionWeight, rerank_hits
@@ -31,8 +32,8 @@ from agentic_router.router.retriever import ToolRetriever
 from agentic_router.router.scoring import Weights, fit
 
 if TYPE_CHECKING:
-    from llama_index.core.base.embeddings.base import BaseEmbedding
     import numpy as np
+    from llama_index.core.base.embeddings.base import BaseEmbedding
     from sentence_transformers import CrossEncoder
 
     from agentic_router.indexes.embeddings import SentenceEmbedding
@@ -192,7 +193,10 @@ class RouterView:
 
     @cached_property
     def retriever(self) -> ToolRetriever:
-        return ToolRetriever(self.catalog, self.query_embedder, self.weights, lexical=self.workspace.lexical,
+        embedder = self.query_embedder
+        if self.config.query_batch_ms > 0:  # a service: concurrent questions share encoder calls
+            embedder = BatchedQueryEmbedding(embedder, self.config.query_batch_ms)
+        return ToolRetriever(self.catalog, embedder, self.weights, lexical=self.workspace.lexical,
                              top_k=self.config.top_k, chunk_candidates=self.config.chunk_candidates)
 
     def list_tools(self, kind: str | None = None) -> list[ToolSpec]:

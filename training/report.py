@@ -54,10 +54,14 @@ class RouterSystem:
     def prepare(self, queries: Sequence[str]) -> None:
         """Encode every question in batches first: one at a time, encoding was most of an evaluation's
         time (and all of it on a busy machine)."""
+        if not hasattr(self.router, "query_embedder"):  # an AgenticRouter rather than a view: one at a time
+            return
         texts = list(dict.fromkeys(queries))
         self._vectors = dict(zip(texts, np.asarray(embed_queries(self.router.query_embedder, texts), dtype=np.float32)))
 
     def rank(self, query: str, depth: int) -> list[RouteHit]:
+        if not self._vectors:
+            return self.router.route(query, depth, rerank=self.rerank)
         return self.router.route(query, depth, rerank=self.rerank, qvec=self._vectors.get(query))
 
     def abstains(self, hits: list[RouteHit]) -> bool:

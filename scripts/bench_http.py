@@ -1,0 +1,183 @@
+"""Throughput and latency of ``POST /v1/route`` over real HTTP, on a synthetic catalog of N tools.
+
+    .venv/bin/python scripts/bench_http.py [--tools 10000] [--clients 16] [--requests 2000] [--json OUT]
+
+Starts ``agentic-router serve`` on a free loopback port over a workspace holding N synthetic tools
+(descriptions varied from templates; built once through ``POST /v1/tools`` and reused by later runs), then
+``--clients`` concurrent clients send ``--requests`` routing requests in all. Reports requests/s, p50/p99
+latency, errors, hit@1 against the tool each question was written for (a sanity check, not a benchmark),
+and the machine's load average, since a shared machine moves every figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+CLI = str(Path(sys.executable).with_name("agentic-router"))
+VERBS = ("create", "delete", "update", "list", "archive", "export", "import", "validate", "schedule", "cancel",
+         "approve", "reject", "merge", "split", "translate", "summarise", "forecast", "audit", "refund", "renew")
+NOUNS = ("invoice", "shipment", "ticket", "contract", "playlist", "reservation", "payroll run", "sensor reading",
+         "lease", "prescription", "warranty claim", "podcast episode", "tax return", "purchase order", "vaccine lot",
+         "flight booking", "grant proposal", "lab sample", "loyalty card", "recipe", "firmware image", "court filing",
+         "crop report", "parking permit", "insurance quote")
+DOMAINS = ("retail", "logistics", "healthcare", "banking", "music", "hospitality", "agriculture", "aviation",
+           "education", "energy", "legal", "government", "telecom", "gaming", "real estate", "manufacturing",
+           "insurance", "media", "automotive", "pharmacy")
+FIELDS = ("status", "owner", "due date", "total", "history", "region", "priority", "currency", "version", "notes")
+
+
+def synthetic_tools(n: int) -> list[dict[str, str]]:
+    """N distinct tools: verb × noun × domain, with varied fields so cards are not copies of each other."""
+    rows = []
+    for i in range(n):
+        verb, noun = VERBS[i % len(VERBS)], NOUNS[(i // len(VERBS)) % len(NOUNS)]
+        domain = DOMAINS[(i // (len(VERBS) * len(NOUNS))) % len(DOMAINS)]
+        f1, f2 = FIELDS[i % 7], FIELDS[(i * 3 + 1) % 10]
+        name = f"{verb}_{noun.replace(' ', '_')}_{domain.replace(' ', '_')}_{i}"
+        rows.append({"name": name, "description": f"{verb.capitalize()} a {noun} record in the {domain} "
+                                                  f"system #{i}; returns its {f1} and {f2}."})
+    return rows
+
+
+def question_for(row: dict[str, str]) -> str:
+    verb, rest = row["name"].split("_", 1)
+    noun_domain = rest.rsplit("_", 1)[0].replace("_", " ")
+    return f"please {verb} the {noun_domain} record #{row['name'].rsplit('_', 1)[1]}"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server(workspace: Path, port: int, batch_ms: float, threads: int, log: Path
+                 ) -> tuple[subprocess.Popen, float]:
+    env = {k: v for k, v in os.environ.items() if k not in ("AGENTIC_ROUTER_READ_KEY", "AGENTIC_ROUTER_ADMIN_KEY")}
+    env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    start = time.perf_counter()
+    with log.open("ab") as out:
+        proc = subprocess.Popen([CLI, "--workspace", str(workspace), "--llm", "none", "serve", "--port", str(port),
+                                 "--batch-ms", str(batch_ms), "--threads", str(threads)], stdout=out, stderr=out,
+                                env=env)
+    url = f"http://127.0.0.1:{port}"
+    while time.perf_counter() - start < 600:
+        if proc.poll() is not None:
+            raise SystemExit(f"error: the server exited ({proc.returncode}); see {log}")
+        try:
+            if httpx.get(url + "/readyz", timeout=2).status_code == 200:
+                return proc, time.perf_counter() - start
+        except httpx.TransportError:
+            pass
+        time.sleep(0.25)
+    proc.kill()
+    raise SystemExit(f"error: the server was not ready after 600 s; see {log}")
+
+
+async def load(url: str, questions: list[tuple[str, str]], clients: int) -> tuple[list[float], int, int, float]:
+    """Send every question once, ``clients`` at a time; returns latencies, errors, hits at 1, wall time."""
+    latencies: list[float] = []
+    errors = hits = 0
+    todo = iter(questions)
+
+    async def client(http: httpx.AsyncClient) -> None:
+        nonlocal errors, hits
+        for query, gold in todo:
+            start = time.perf_counter()
+            try:
+                got = await http.post("/v1/route", json={"query": query, "k": 5})
+                ok = got.status_code == 200
+            except httpx.HTTPError:
+                ok = False
+            latencies.append(time.perf_counter() - start)
+            if not ok:
+                errors += 1
+            elif got.json()["tools"][:1] and got.json()["tools"][0]["name"] == gold:
+                hits += 1
+
+    async with httpx.AsyncClient(base_url=url, timeout=120, limits=httpx.Limits(max_connections=clients)) as http:
+        start = time.perf_counter()
+        await asyncio.gather(*(client(http) for _ in range(clients)))
+        return latencies, errors, hits, time.perf_counter() - start
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tools", type=int, default=10_000)
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--batch-ms", type=float, default=2.0, help="the service's micro-batching window")
+    parser.add_argument("--threads", type=int, default=1, help="the service's torch threads (serve --threads)")
+    parser.add_argument("--workspace", type=Path, default=None,
+                        help="default: bench-results/bench-http/ws-<tools> (built once, reused)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", dest="json_out", type=Path, default=None)
+    args = parser.parse_args()
+
+    workspace = args.workspace or ROOT / "bench-results" / "bench-http" / f"ws-{args.tools}"
+    workspace.parent.mkdir(parents=True, exist_ok=True)
+    rows = synthetic_tools(args.tools)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc, ready_s = start_server(workspace, port, args.batch_ms, args.threads,
+                                 workspace.parent / f"server-{args.tools}.log")
+    result: dict[str, object] = {"tools": args.tools, "clients": args.clients, "batch_ms": args.batch_ms,
+                                 "threads": args.threads,
+                                 "server_ready_s": round(ready_s, 1)}
+    try:
+        with httpx.Client(base_url=url, timeout=None) as http:
+            have = int(http.get("/v1/tools", params={"limit": 1}).headers["x-total-count"])
+            if have != args.tools:
+                start = time.perf_counter()
+                for i in range(0, len(rows), 5000):
+                    got = http.post("/v1/tools", json=rows[i:i + 5000])
+                    if got.status_code != 200:
+                        raise SystemExit(f"error: registering tools failed: {got.text[:200]}")
+                result["register_s"] = round(time.perf_counter() - start, 1)
+        rng = random.Random(args.seed)
+        picks = [rng.choice(rows) for _ in range(args.requests + 100)]
+        questions = [(question_for(r), r["name"]) for r in picks]
+        asyncio.run(load(url, questions[:100], args.clients))  # warm-up: caches, connections, batcher
+        load_before = os.getloadavg()[0]
+        latencies, errors, hits, wall = asyncio.run(load(url, questions[100:], args.clients))
+        latencies.sort()
+        result.update(requests=len(latencies), errors=errors, seconds=round(wall, 2),
+                      rps=round(len(latencies) / wall, 1), p50_ms=round(1000 * percentile(latencies, 0.50), 1),
+                      p99_ms=round(1000 * percentile(latencies, 0.99), 1), hit_at_1=round(hits / len(latencies), 3),
+                      load_avg_before=round(load_before, 2), load_avg_after=round(os.getloadavg()[0], 2))
+        with httpx.Client(base_url=url) as http:
+            metrics = dict(line.rsplit(" ", 1) for line in http.get("/metrics").text.splitlines() if line[:1] != "#")
+        calls = float(metrics.get("agentic_router_query_encoder_calls", 0))
+        asked = float(metrics.get("agentic_router_query_questions_encoded", 0))
+        result["questions_per_encoder_call"] = round(asked / calls, 1) if calls else None
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    print(json.dumps(result))
+    if args.json_out:
+        args.json_out.parent.mkdir(parents=True, exist_ok=True)
+        args.json_out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
