@@ -27,6 +27,7 @@ from fastapi import Body, Depends, FastAPI, Header, HTTPException, Query, Reques
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -134,7 +135,9 @@ def create_app(router_or_workspace: AgenticRouter | str | Path, keys: ApiKeys | 
         threading.Thread(target=service.warm, name="warm-up", daemon=True).start()
         yield
 
-    app = FastAPI(title="agentic-router", version="0.1.0", lifespan=lifespan,
+    # FastAPIOffline serves the Swagger UI assets from its package: the stock page fetches them from a CDN,
+    # and the service is meant to run offline.
+    app = FastAPIOffline(title="agentic-router", version="0.1.0", lifespan=lifespan,
                   description="Route requests to the right tools among thousands; answer through them. "
                               "Send `Authorization: Bearer <key>` when the service has keys.")
     app.state.service = service

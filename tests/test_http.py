@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import os
 import shutil
 import signal
@@ -121,7 +122,10 @@ def test_health_readiness_docs_and_openapi(server: Server) -> None:
         assert anon.get("/healthz").json() == {"status": "ok"}
         ready = anon.get("/readyz").json()
         assert ready["ready"] is True and ready["tools"] == 8 and ready["documents"] == 2
-        assert "swagger" in anon.get("/docs").text.lower()
+        page = anon.get("/docs").text
+        assert "swagger" in page.lower() and "cdn." not in page  # offline: the UI's assets are served here
+        assets = re.findall(r'(?:src|href)="([^"]+\.(?:js|css))"', page)
+        assert assets and all(anon.get(a).status_code == 200 for a in assets)
         paths = anon.get("/openapi.json").json()["paths"]
     for path in ("/v1/route", "/v1/query", "/v1/tools", "/v1/documents", "/v1/documents/{doc_id}",
                  "/v1/tools/{name}", "/v1/models", "/v1/models/{name}/activate", "/metrics"):
