@@ -472,6 +472,8 @@ def calibrate(ctx: click.Context, queries_path: Path, level: str | None, reset: 
         obj = ctx.find_root().obj
         (RouterConfig.load(obj["workspace"], **obj["overrides"]).workspace / ROUTING_WEIGHTS).unlink(missing_ok=True)
     router = _router(ctx)
+    if reset and router.config.shared:
+        router.workspace.save_routing(None)
     level = level or ("document" if router.catalog.count_documents() else "tool")
     chosen = calibrate_routing(router.view, load_queries(queries_path, allow_unanswerable=True), level,
                                progress=not as_json)
@@ -538,7 +540,8 @@ def models_activate(ctx: click.Context, name: str, from_checkpoint: str | None, 
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on; anything but loopback needs an API key.")
 @click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
-@click.option("--chroma-url", default=None, help="Use a Chroma server instead of the workspace's embedded store.")
+@click.option("--chroma-url", default=None,
+              help="A Chroma server shared by replicas (vectors and the catalog's log); default: embedded Chroma.")
 @click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True, help="Service processes.")
 @click.option("--batch-ms", type=click.FloatRange(0, 1000), default=2.0, show_default=True,
               help="Window in which concurrent questions are embedded together (0 = no batching).")
@@ -552,9 +555,10 @@ def serve(ctx: click.Context, host: str, port: int, chroma_url: str | None, work
     from agentic_router.serve.auth import ApiKeys, check_bind
 
     if chroma_url is not None:
-        raise ConfigError("--chroma-url is not supported yet; the service uses the workspace's embedded Chroma")
+        ctx.find_root().obj["overrides"]["chroma_url"] = chroma_url
     if workers > 1:
-        raise ConfigError("--workers above 1 needs the Chroma-server mode (--chroma-url), which is not supported yet")
+        raise ConfigError("--workers above 1 is not supported yet; run one `serve` per port on one --chroma-url "
+                          "(replicas) instead")
     keys = ApiKeys.from_env()
     check_bind(host, keys)
     ctx.find_root().obj["overrides"]["query_batch_ms"] = batch_ms

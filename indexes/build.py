@@ -16,16 +16,18 @@ import logging
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from agentic_router.indexes.describe import describe_document, extractive_summary, llm_summary, salient_keywords, tool_names
 from agentic_router.indexes.documents import SourceDocument, slugify
 from agentic_router.indexes.catalog import Catalog
+from agentic_router.indexes.catalog_db import CatalogDB
 from agentic_router.indexes.config import RouterConfig
 from agentic_router.indexes.embeddings import embed_texts, token_counter
 from agentic_router.indexes.errors import CatalogError
 from agentic_router.indexes.schema import IngestReport, ToolSpec, stable_hash
 from agentic_router.indexes.lexical import default_stopwords
+from agentic_router.indexes.replication import HASH_FILE, DocStore, ReplicatedCatalogDB
 
 if TYPE_CHECKING:
     from llama_index.core.llms import LLM
@@ -155,15 +157,24 @@ class DocumentIndexer:
 
         row = {"doc_id": doc_id, "title": p.doc.title, "content_hash": p.doc.content_hash, "source": p.doc.source,
                "n_chunks": len(p.nodes), "storage": final_dir.name, "lead": p.doc.text[:LEAD_CHARS]}
+        docstore = shared_docstore(self.catalog.db)
         try:
             self._persist_doc_indexes(p.nodes, tmp_dir)
+            (tmp_dir / HASH_FILE).write_text(p.doc.content_hash, encoding="utf-8")
+            if docstore is not None:  # other replicas unpack it from the server once the commit names it
+                docstore.put(doc_id, p.doc.content_hash, tmp_dir)
             self.catalog.commit_document(row, p.specs, card_vectors, p.nodes, p.replace, publish)
         except BaseException:
             shutil.rmtree(tmp_dir, ignore_errors=True)
             if old_dir.exists() and not final_dir.exists():
                 old_dir.rename(final_dir)
+            if docstore is not None:
+                committed = self.catalog.get_document(doc_id)
+                docstore.drop(doc_id, keep=committed["content_hash"] if committed else None)
             raise
         shutil.rmtree(old_dir, ignore_errors=True)
+        if docstore is not None:
+            docstore.drop(doc_id, keep=p.doc.content_hash)
 
     def _persist_doc_indexes(self, nodes: list["TextNode"], target: Path) -> None:
         """Summary + keyword index of one document, persisted to ``target`` (a fresh folder)."""
@@ -190,6 +201,23 @@ class DocumentIndexer:
         ctx.persist(persist_dir=str(target))
 
 
+def shared_docstore(db: CatalogDB) -> DocStore | None:
+    """Where documents' persisted indexes are shared with other replicas, if the catalog is shared."""
+    return db.docstore if isinstance(db, ReplicatedCatalogDB) else None
+
+
+def document_folder(config: RouterConfig, db: CatalogDB, doc: dict[str, Any]) -> Path | None:
+    """The folder of a document's persisted indexes; with a shared catalog it is unpacked from the Chroma
+    server first when this replica lacks it or holds another content of the document."""
+    if not doc.get("storage"):
+        return None
+    folder = config.docs_dir / doc["storage"]
+    docstore = shared_docstore(db)
+    if docstore is not None:
+        docstore.ensure(doc["doc_id"], doc["content_hash"], folder)
+    return folder
+
+
 def delete_document(config: RouterConfig, catalog: Catalog, doc_id: str) -> list[str]:
     """Remove a document with its three tools, its chunks and its persisted indexes, all or none.
 
@@ -208,6 +236,9 @@ def delete_document(config: RouterConfig, catalog: Catalog, doc_id: str) -> list
 
     try:
         names = catalog.delete_document(doc_id, unpublish)
+        docstore = shared_docstore(catalog.db)
+        if docstore is not None:
+            docstore.drop(doc_id)
     except BaseException:
         if aside is not None and folder is not None and aside.exists() and not folder.exists() \
                 and catalog.get_document(doc_id) is not None:

@@ -352,7 +352,8 @@ class Catalog:
                        max_batch=self.max_batch)
         have = {row["id"] for row in self.iter_chunks(include=())}
         todo = [node for node_id, node in expected_chunks.items() if node_id not in have]
-        stale = sorted(have - set(expected_chunks))
+        # A replica must not drop chunks another replica has written for a document it is about to commit.
+        stale = [] if self.db.shared else sorted(have - set(expected_chunks))
         if todo:
             from llama_index.core.schema import MetadataMode
 

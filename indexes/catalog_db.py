@@ -34,6 +34,7 @@ CREATE TABLE IF NOT EXISTS mcp_servers (
 );
 CREATE TABLE IF NOT EXISTS mcp_tools (name TEXT PRIMARY KEY, server TEXT NOT NULL, remote TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS mcp_tools_server ON mcp_tools(server);
+CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 INSERT OR IGNORE INTO meta (key, value) VALUES ('version', 0);
 """
 _COLS = "name, tool_id, kind, doc_id, title, description, parameters"
@@ -44,6 +45,8 @@ _IN_LIMIT = 500  # SQLite's bound-parameter limit is far above this; keeps state
 
 class CatalogDB:
     """The SQLite half of the catalog: rows of documents and tools, and the catalog version."""
+
+    shared = False  # True for a replica's mirror of a catalog shared through a Chroma server
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -135,7 +138,17 @@ class CatalogDB:
         rows = self._rows("SELECT server, remote FROM mcp_tools WHERE name=?", (name,))
         return (rows[0][0], rows[0][1]) if rows else None
 
+    def get_setting(self, key: str) -> Any:
+        """A workspace-wide choice kept with the rows (the active model, the routing weights), so every
+        replica of a shared catalog sees the same one; None when never set."""
+        rows = self._rows("SELECT value FROM settings WHERE key=?", (key,))
+        return json.loads(rows[0][0]) if rows else None
+
     # ---- writing -----------------------------------------------------------------------------------
+    def set_setting(self, key: str, value: Any) -> None:
+        with self.transaction() as conn:
+            conn.execute("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", (key, json.dumps(value)))
+
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """One atomic change; it also moves the version counter derived indexes follow."""

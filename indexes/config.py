@@ -79,6 +79,19 @@ class RouterConfig:
     summary_sentences: int = field(default=3, metadata={"help": "Sentences in an extractive summary."})
     keywords_per_tool: int = field(default=10, metadata={"help": "Salient keywords written into a tool description."})
     device: str = field(default="auto", metadata={"help": "torch device: auto, cpu, cuda, mps."})
+    chroma_url: str | None = field(
+        default=None,
+        metadata={"help": "A Chroma server (http://host:port) holding the vectors and the shared catalog log, so "
+                          "several router processes (replicas) serve one catalog; None = embedded Chroma."},
+    )
+    models_path: str | None = field(
+        default=None,
+        metadata={"help": "Folder of trained model versions (default <workspace>/models); replicas of one catalog "
+                          "point it at one shared folder."},
+    )
+    replica_sync_ms: float = field(
+        default=100.0, metadata={"help": "With chroma_url: how stale a replica's copy of the catalog may get (ms)."}
+    )
     seed: int = field(default=0, metadata={"help": "Seed for anything random."})
 
     # ---- derived locations -------------------------------------------------------------------------
@@ -96,7 +109,12 @@ class RouterConfig:
 
     @property
     def models_dir(self) -> Path:
-        return self.workspace / "models"
+        return Path(self.models_path).expanduser() if self.models_path else self.workspace / "models"
+
+    @property
+    def shared(self) -> bool:
+        """True when the catalog is shared with other replicas through a Chroma server."""
+        return bool(self.chroma_url)
 
     # ---- construction ------------------------------------------------------------------------------
     @classmethod
@@ -152,6 +170,10 @@ class RouterConfig:
             raise ConfigError("top_k must be >= 1")
         if not 0.0 <= self.query_batch_ms <= 1000.0:
             raise ConfigError("query_batch_ms must lie in [0, 1000]")
+        if self.chroma_url is not None and not self.chroma_url.startswith(("http://", "https://")):
+            raise ConfigError(f"chroma_url must be an http(s):// URL, not {self.chroma_url!r}")
+        if not 0.0 <= self.replica_sync_ms <= 60_000.0:
+            raise ConfigError("replica_sync_ms must lie in [0, 60000]")
 
 
 def _coerce(name: str, raw: Any, default: Any) -> Any:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from agentic_router.indexes.build import document_folder
 from agentic_router.indexes.embeddings import embed_queries, embed_texts
 from agentic_router.router.registry import BASE
 from agentic_router.router.workspace import RouterView, Workspace
@@ -34,8 +35,10 @@ def expected_chunks(workspace: Workspace) -> dict[str, "TextNode"]:
     from llama_index.core.storage.docstore import SimpleDocumentStore
 
     nodes: dict[str, Any] = {}
-    for storage in workspace.db.document_storages():
-        folder = workspace.config.docs_dir / storage
+    for doc in workspace.db.list_documents():
+        folder = document_folder(workspace.config, workspace.db, doc)
+        if folder is None:
+            continue
         if not folder.is_dir():
             logger.warning("document store %s is missing; its chunks cannot be re-embedded", folder)
             continue

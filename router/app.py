@@ -11,7 +11,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
-from agentic_router.indexes.build import DocumentIndexer, delete_document
+from agentic_router.indexes.build import DocumentIndexer, delete_document, document_folder
 from agentic_router.indexes.config import RouterConfig
 from agentic_router.indexes.documents import SourceDocument, load_paths
 from agentic_router.indexes.embeddings import embed_queries, embed_texts
@@ -80,7 +80,8 @@ class AgenticRouter:
 
         def storage_of(doc_id: str) -> str | None:
             doc = self.catalog.get_document(doc_id)
-            return doc["storage"] if doc else None
+            folder = document_folder(self.config, self.workspace.db, doc) if doc else None
+            return folder.name if folder else None
 
         factory = ToolFactory(self.config.docs_dir, storage_of, ChromaVectorStore(chroma_collection=self.catalog.chunks),
                               self.view.query_embedder, self.llm)

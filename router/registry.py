@@ -7,6 +7,8 @@ version (a ``full`` fine-tune or a query-side ``adapter``) and the active ``cros
 
 The switch is a single atomic file replace, made only after everything the new version needs (for a
 full fine-tune: the catalog re-embedded into its own collections) is in place; the old collections stay.
+With a catalog shared by replicas (``chroma_url``) the choice is a setting of the catalog instead of the
+file, written through its log like any other change.
 """
 
 from __future__ import annotations
@@ -18,11 +20,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agentic_router.indexes.catalog_db import CatalogDB
 from agentic_router.indexes.errors import CatalogError, InputError, ModelError
 from agentic_router.indexes.store import atomic_write_json
 
 METHODS = ("full", "adapter", "cross-encoder")
 BASE = "base"
+ACTIVE_SETTING = "active_models"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 
 
@@ -43,8 +47,12 @@ class ModelVersion:
 
 
 class ModelRegistry:
-    def __init__(self, models_dir: Path) -> None:
+    """Trained versions as folders of ``models_dir``; the active choice in ``active.json``, or with a shared
+    catalog in its settings (``settings``), so every replica switches together."""
+
+    def __init__(self, models_dir: Path, settings: CatalogDB | None = None) -> None:
         self.dir = models_dir
+        self.settings = settings
 
     # ---- versions ----------------------------------------------------------------------------------
     def new_dir(self, name: str) -> Path:
@@ -91,9 +99,12 @@ class ModelRegistry:
     # ---- activation --------------------------------------------------------------------------------
     def active(self) -> dict[str, str | None]:
         path = self.dir / "active.json"
-        if not path.is_file():
-            return {"embedder": None, "reranker": None}
-        data = json.loads(path.read_text(encoding="utf-8"))
+        if self.settings is not None:
+            data = self.settings.get_setting(ACTIVE_SETTING) or {}
+        elif path.is_file():
+            data = json.loads(path.read_text(encoding="utf-8"))
+        else:
+            data = {}
         return {"embedder": data.get("embedder"), "reranker": data.get("reranker")}
 
     def set_active(self, embedder: str | None | object = ..., reranker: str | None | object = ...) -> dict[str, str | None]:
@@ -102,5 +113,8 @@ class ModelRegistry:
             current["embedder"] = embedder  # type: ignore[assignment]
         if reranker is not ...:
             current["reranker"] = reranker  # type: ignore[assignment]
-        atomic_write_json(self.dir / "active.json", current)
+        if self.settings is not None:
+            self.settings.set_setting(ACTIVE_SETTING, current)
+        else:
+            atomic_write_json(self.dir / "active.json", current)
         return current

@@ -22,8 +22,9 @@ from agentic_router.indexes.config import RouterConfig
 from agentic_router.indexes.embeddings import load_embedder, model_tag
 from agentic_router.indexes.errors import ConfigError, InputError, ModelError
 from agentic_router.indexes.lexical import LexicalCache, default_stopwords
-from agentic_router.indexes.schema import RouteHit, ToolSpec
-from agentic_router.indexes.store import chroma_client
+from agentic_router.indexes.replication import ReplicatedCatalogDB
+from agentic_router.indexes.schema import RouteHit, ToolSpec, stable_hash
+from agentic_router.indexes.store import atomic_write_json, chroma_client
 from agentic_router.router.batching import BatchedQueryEmbedding
 from agentic_router.router.models import load_adapter_embedding, load_reranker
 from agentic_router.router.registry import BASE, ModelRegistry, ModelVersion
@@ -48,7 +49,6 @@ class Workspace:
     def __init__(self, config: RouterConfig) -> None:
         self.config = config
         config.workspace.mkdir(parents=True, exist_ok=True)
-        self.registry = ModelRegistry(config.models_dir)
         self.lexical = LexicalCache(config.workspace / "lexical", default_stopwords())
         self._catalogs: dict[str, Catalog] = {}
         self._views: dict[tuple[Any, ...], RouterView] = {}
@@ -56,11 +56,23 @@ class Workspace:
 
     @cached_property
     def db(self) -> CatalogDB:
-        return CatalogDB(self.config.catalog_path)
+        """The catalog rows: the workspace's SQLite file, or with ``chroma_url`` this replica's mirror of the
+        log every replica shares (one mirror file per Chroma server)."""
+        cfg = self.config
+        if cfg.chroma_url:
+            mirror = cfg.workspace / f"replica-{stable_hash(cfg.chroma_url, length=8)}.sqlite"
+            return ReplicatedCatalogDB(mirror, self.client, sync_seconds=cfg.replica_sync_ms / 1000.0)
+        return CatalogDB(cfg.catalog_path)
 
     @cached_property
     def client(self) -> Any:  # chromadb ClientAPI
-        return chroma_client(self.config.chroma_dir)
+        return chroma_client(self.config.chroma_url or self.config.chroma_dir)
+
+    @cached_property
+    def registry(self) -> ModelRegistry:
+        """Trained versions in ``models_dir``; which one is active is kept with the catalog rows when they are
+        shared, so every replica switches together."""
+        return ModelRegistry(self.config.models_dir, self.db if self.config.shared else None)
 
     def catalog(self, tag: str, query_tag: str | None = None) -> Catalog:
         """The catalog seen through the vectors of the embedder named by ``tag`` (and, for recorded
@@ -97,13 +109,30 @@ class Workspace:
         cfg = self.config
         configured = Weights(cfg.card_weight, cfg.lexical_weight, cfg.kind_bonus, cfg.lexical_norm,
                              cfg.memory_weight, cfg.memory_floor, cfg.abstain_below)
-        if not self.weights_path.is_file():
-            return configured
         try:
-            chosen = json.loads(self.weights_path.read_text(encoding="utf-8"))["weights"]
+            if self.config.shared:
+                saved = self.db.get_setting(ROUTING_WEIGHTS)
+            elif self.weights_path.is_file():
+                saved = json.loads(self.weights_path.read_text(encoding="utf-8"))
+            else:
+                saved = None
+            if saved is None:
+                return configured
+            chosen = saved["weights"]
             return replace(configured, **{k: v for k, v in chosen.items() if k in Weights.__dataclass_fields__})
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise ConfigError(f"{self.weights_path} is unreadable ({exc}); run calibrate again or delete it") from exc
+            where = f"the shared setting {ROUTING_WEIGHTS}" if self.config.shared else str(self.weights_path)
+            raise ConfigError(f"{where} is unreadable ({exc}); run calibrate again or delete it") from exc
+
+    def save_routing(self, record: dict[str, Any] | None) -> None:
+        """Keep the weights chosen for this catalog (``{"weights": {...}, ...}``) where every view, and with
+        a shared catalog every replica, reads them."""
+        if self.config.shared:
+            self.db.set_setting(ROUTING_WEIGHTS, record)
+        elif record is None:
+            self.weights_path.unlink(missing_ok=True)
+        else:
+            atomic_write_json(self.weights_path, record)
 
     def close(self) -> None:
         if "db" in self.__dict__:

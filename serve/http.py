@@ -93,6 +93,19 @@ class Service:
         with self.write_lock:
             return fn()
 
+    def follow(self, stop: threading.Event) -> None:
+        """With a catalog shared by replicas: switch to the model version and routing weights another replica
+        activated, loading them here, off the request path (requests keep the old view until then)."""
+        period = max(0.2, self.router.config.replica_sync_ms / 1000.0)
+        while not stop.wait(period):
+            if not self.ready.is_set():
+                continue
+            try:
+                with self.write_lock:
+                    self.router.follow_active()
+            except Exception as exc:  # noqa: BLE001 - a bad version elsewhere must not stop this replica
+                logger.warning("cannot follow the shared active model: %s", str(exc).splitlines()[0])
+
     def load_uploads(self, files: list[tuple[str, bytes]]) -> list[SourceDocument]:
         """Read uploaded files with the document loader, from a folder inside the workspace."""
         root = self.router.config.workspace / UPLOADS
@@ -133,7 +146,11 @@ def create_app(router_or_workspace: AgenticRouter | str | Path, keys: ApiKeys | 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         threading.Thread(target=service.warm, name="warm-up", daemon=True).start()
+        stop = threading.Event()
+        if router.config.shared:
+            threading.Thread(target=service.follow, args=(stop,), name="follow-replicas", daemon=True).start()
         yield
+        stop.set()
 
     # FastAPIOffline serves the Swagger UI assets from its package: the stock page fetches them from a CDN,
     # and the service is meant to run offline.

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 
 from agentic_router.indexes.embeddings import embed_queries
-from agentic_router.indexes.store import atomic_write_json
 from agentic_router.router.scoring import Evidence, Weights, fit, score
 from agentic_router.training.evaluate import LabelledQuery, ranked_ids
 from agentic_router.training.fusion import clearly_better
@@ -91,8 +90,7 @@ def calibrate_routing(view: "RouterView", queries: Sequence[LabelledQuery], leve
         chosen["weights"]["abstain_below"] = threshold
         chosen["changed"] = chosen["changed"] or threshold != view.weights.abstain_below
     if chosen["changed"]:
-        atomic_write_json(view.workspace.weights_path, {"weights": chosen["weights"], "n": chosen["n"],
-                                                        "level": level})
+        view.workspace.save_routing({"weights": chosen["weights"], "n": chosen["n"], "level": level})
     return chosen
 
 

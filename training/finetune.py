@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from agentic_router.indexes.embeddings import embed_queries
 from agentic_router.indexes.errors import InputError
-from agentic_router.indexes.store import atomic_write_json, atomic_write_text
+from agentic_router.indexes.store import atomic_write_text
 from agentic_router.router.activation import activate, sync_collections
 from agentic_router.router.scoring import Weights, fit, score
 from agentic_router.training.calibrate import (
@@ -204,7 +204,7 @@ def _from_logs(view: "RouterView", labelled: list[LabelledQuery], path: Path | N
         report.decisions.append(f"abstain below fit {weights.abstain_below} (keeps 90% of the labelled answerable "
                                 f"requests answered; {report.unanswerable} requests fit no tool)")
     if weights != view.weights:
-        atomic_write_json(workspace.weights_path, {"weights": asdict(weights), "n": len(train), "level": level})
+        workspace.save_routing({"weights": asdict(weights), "n": len(train), "level": level})
         report.weights, report.weights_changed = asdict(weights), True
     if best.trained:
         activate(workspace, best.name, progress=progress)
