@@ -556,9 +556,9 @@ def serve(ctx: click.Context, host: str, port: int, chroma_url: str | None, work
 
     if chroma_url is not None:
         ctx.find_root().obj["overrides"]["chroma_url"] = chroma_url
-    if workers > 1:
-        raise ConfigError("--workers above 1 is not supported yet; run one `serve` per port on one --chroma-url "
-                          "(replicas) instead")
+    if workers > 1 and chroma_url is None:
+        raise ConfigError("--workers above 1 needs --chroma-url: processes share the catalog through a Chroma "
+                          "server (an embedded Chroma folder must not be opened by several processes)")
     keys = ApiKeys.from_env()
     check_bind(host, keys)
     ctx.find_root().obj["overrides"]["query_batch_ms"] = batch_ms
@@ -578,5 +578,17 @@ def serve(ctx: click.Context, host: str, port: int, chroma_url: str | None, work
                f"{'API keys required' if keys.configured else 'no API key: loopback only'})", err=True)
     # Keep-alive longer than uvicorn's 5 s: a client reusing a connection the server is just closing gets a
     # reset, and clients under load (or behind a pool) reuse connections that idled a few seconds.
-    uvicorn.run(create_app(router, keys=keys), host=host, port=port, log_level="info" if verbose else "warning",
-                access_log=bool(verbose), timeout_graceful_shutdown=10, timeout_keep_alive=30)
+    options = dict(host=host, port=port, log_level="info" if verbose else "warning", access_log=bool(verbose),
+                   timeout_graceful_shutdown=10, timeout_keep_alive=30)
+    if workers == 1:
+        uvicorn.run(create_app(router, keys=keys), **options)
+        return
+    import os
+
+    from agentic_router.serve.http import SERVE_ENV
+
+    overrides = {k: v for k, v in ctx.find_root().obj["overrides"].items() if v is not None}
+    os.environ[SERVE_ENV] = json.dumps({"workspace": str(router.config.workspace), "overrides": overrides,
+                                        "threads": threads}, default=str)
+    router.close()  # each worker opens its own (the catalog's mirror file is shared safely)
+    uvicorn.run("agentic_router.serve.http:app_from_env", factory=True, workers=workers, **options)

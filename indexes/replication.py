@@ -296,4 +296,8 @@ class DocStore:
                 (tmp / HASH_FILE).write_text(content_hash, encoding="utf-8")
 
             folder.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_dir(folder, fill)
+            try:
+                atomic_write_dir(folder, fill)
+            except OSError:  # another process (a worker of the same service) unpacked it at the same moment
+                if not (marker.is_file() and marker.read_text(encoding="utf-8").strip() == content_hash):
+                    raise

@@ -1,12 +1,12 @@
 """`finetune` judged on requests it never saw, in one run with the baselines it must beat.
 
     .venv/bin/python scripts/finetune_protocol.py --set NAME WORKSPACE QUERIES LEVEL [--set ...]
-        [--share 0.2] [--seed 0] [--methods full] [--synthetic] [--json OUT]
+        [--share 0.2] [--seed 0] [--methods full] [--synthetic [--llm local]] [--json OUT]
 
 Router-log protocol (default): a seeded ``--share`` of a set's labelled requests is the log that
 ``finetune --from-queries`` gets; every system is then evaluated on the other requests. With
-``--synthetic``, ``finetune`` gets no labelled request at all (it generates pseudo-queries) and every
-request of the set is held out.
+``--synthetic``, ``finetune`` gets no labelled request at all (it generates questions: pseudo-queries, or
+with ``--llm`` questions the language model writes) and every request of the set is held out.
 
 The workspace is copied first (finetune records, trains and activates). Systems on the same held-out
 requests: ``before`` (the router as it was), ``dense`` and ``bm25`` (single channels of it), ``lookup``
@@ -44,18 +44,19 @@ def _metrics(system, queries: list[LabelledQuery], level: str) -> dict:
 
 
 def run_set(name: str, workspace: str, queries_path: str, level: str, share: float, seed: int,
-            methods: list[str], synthetic: bool) -> dict:
+            methods: list[str], synthetic: bool, llm_provider: str = "none") -> dict:
     queries = load_queries(queries_path)
     order = list(range(len(queries)))
     random.Random(seed).shuffle(order)
     n_log = 0 if synthetic else int(round(share * len(queries)))
     logged = [queries[i] for i in sorted(order[:n_log])]
     held = [queries[i] for i in sorted(order[n_log:])]
-    out: dict = {"n_logged": len(logged), "n_held": len(held), "protocol": "synthetic" if synthetic else "logs"}
+    out: dict = {"n_logged": len(logged), "n_held": len(held), "protocol": "synthetic" if synthetic else "logs",
+                 "llm": llm_provider}
     with tempfile.TemporaryDirectory() as tmp:
         copy = Path(tmp) / "ws"
         shutil.copytree(workspace, copy)
-        router = AgenticRouter.open(copy, llm_provider="none")
+        router = AgenticRouter.open(copy, llm_provider=llm_provider)
         view = router.view
         out["before"] = _metrics(RouterSystem(view, "before"), held, level)
         for channel in ("dense",):
@@ -64,7 +65,8 @@ def run_set(name: str, workspace: str, queries_path: str, level: str, share: flo
         out["bm25"] = _metrics(Bm25Baseline(view.list_tools()), held, level)
         start = time.perf_counter()
         log_path = _write(Path(tmp) / "logs.jsonl", logged) if logged else None
-        report = finetune(view, from_queries=log_path, methods=methods, seed=seed, progress=True)
+        report = finetune(view, from_queries=log_path, llm=router.llm if llm_provider != "none" else None,
+                          methods=methods, seed=seed, progress=True)
         out["finetune_seconds"] = round(time.perf_counter() - start, 1)
         out["finetune"] = report.to_dict()
         router.close()
@@ -86,10 +88,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--methods", default="full")
     parser.add_argument("--synthetic", action="store_true")
+    parser.add_argument("--llm", default="none", help="Question writer for --synthetic (e.g. local); none = pseudo-queries.")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     methods = [m for m in args.methods.split(",") if m]
-    results = {name: run_set(name, ws, q, level, args.share, args.seed, methods, args.synthetic)
+    results = {name: run_set(name, ws, q, level, args.share, args.seed, methods, args.synthetic, args.llm)
                for name, ws, q, level in args.set}
     for name, r in results.items():
         print(f"{name} ({r['protocol']}): {r['n_logged']} logged, {r['n_held']} held out; finetune "

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import tempfile
 import threading
@@ -45,6 +46,7 @@ from agentic_router.serve.metrics import Metrics, MetricsMiddleware
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 UPLOADS = "uploads"  # inside the workspace: uploads are read from here, then removed
+SERVE_ENV = "AGENTIC_ROUTER_SERVE"  # how `serve --workers N` tells each worker what to open
 SERVICE_BATCH_MS = 2.0  # micro-batching window for question embeddings when the service opens the workspace
 STATUS_OF = ((UnsupportedUpload, 415), (InputError, 422), (CatalogError, 409), (ModelError, 422))
 
@@ -80,7 +82,7 @@ class Service:
     def warm(self) -> None:
         """Load the embedder and the BM25 indexes before the first request needs them (readiness)."""
         try:
-            shutil.rmtree(self.router.config.workspace / UPLOADS, ignore_errors=True)  # left by a crash
+            _remove_orphan_uploads(self.router.config.workspace / UPLOADS)
             self.router.view.query_embedder  # noqa: B018
             if self.router.catalog.count_tools():
                 self.router.route("warm up the question encoder and the BM25 indexes", 1)
@@ -108,7 +110,7 @@ class Service:
 
     def load_uploads(self, files: list[tuple[str, bytes]]) -> list[SourceDocument]:
         """Read uploaded files with the document loader, from a folder inside the workspace."""
-        root = self.router.config.workspace / UPLOADS
+        root = self.router.config.workspace / UPLOADS / str(os.getpid())  # workers of one service share the workspace
         root.mkdir(parents=True, exist_ok=True)
         folder = Path(tempfile.mkdtemp(dir=root))
         names = {str(folder / str(i) / name): name for i, (name, _) in enumerate(files)}
@@ -130,6 +132,38 @@ class Service:
             return [dc_replace(d, source="upload:" + as_uploaded(d.source)) for d in docs]
         finally:
             shutil.rmtree(folder, ignore_errors=True)
+
+
+def _remove_orphan_uploads(root: Path) -> None:
+    """Uploads left by a process that crashed mid-request (each process reads its own ``uploads/<pid>``;
+    folders of live processes, other workers of this service, stay)."""
+    if not root.is_dir():
+        return
+    for folder in root.iterdir():
+        alive = folder.name.isdigit() and int(folder.name) != os.getpid() and _alive(int(folder.name))
+        if not alive:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def app_from_env() -> FastAPI:
+    """The app of one worker of ``serve --workers N``: uvicorn imports this factory in every worker process;
+    the parent passes the workspace and settings in ``AGENTIC_ROUTER_SERVE`` (JSON)."""
+    spec = json.loads(os.environ[SERVE_ENV])
+    threads = int(spec.get("threads", 1))
+    import torch
+
+    torch.set_num_threads(threads)
+    return create_app(AgenticRouter.open(spec["workspace"], **spec["overrides"]))
 
 
 def create_app(router_or_workspace: AgenticRouter | str | Path, keys: ApiKeys | None = None,
@@ -191,7 +225,7 @@ def create_app(router_or_workspace: AgenticRouter | str | Path, keys: ApiKeys | 
         view = router.view  # what requests use now; ``active`` is what the registry names
         serving = {"embedder": view.embedder_version, "reranker": view.reranker_version}
         return JSONResponse({"ready": True, **counts, "active": router.registry.active(), "serving": serving,
-                             "activating": service.activating})
+                             "activating": service.activating, "process": os.getpid()})
 
     @app.get("/metrics", tags=["health"], dependencies=read)
     def metrics_endpoint() -> Response:

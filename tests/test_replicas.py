@@ -167,7 +167,7 @@ def test_stale_lock_is_broken_and_a_mirror_of_another_log_is_rebuilt(chroma: str
 
 # ---- two service processes ---------------------------------------------------------------------------
 class Replica:
-    def __init__(self, root: Path, name: str, chroma: str, models: Path) -> None:
+    def __init__(self, root: Path, name: str, chroma: str, models: Path, *extra: str) -> None:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTIC_ROUTER_")}
@@ -177,7 +177,7 @@ class Replica:
         self.log = root / f"{name}.log"
         with self.log.open("wb") as log:
             self.proc = subprocess.Popen([str(BIN / "agentic-router"), "--workspace", str(root / name), "--llm", "none",
-                                          "serve", "--port", str(self.port), "--chroma-url", chroma],
+                                          "serve", "--port", str(self.port), "--chroma-url", chroma, *extra],
                                          stdout=log, stderr=log, env=env)
         self.http = httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=120)
 
@@ -205,10 +205,20 @@ class Replica:
 
 def test_two_service_processes_answer_the_same_and_see_each_others_writes(chroma: str, tmp_path: Path) -> None:
     models = tmp_path / "shared-models"
-    one, two = Replica(tmp_path, "one", chroma, models), Replica(tmp_path, "two", chroma, models)
+    one, two = Replica(tmp_path, "one", chroma, models, "--workers", "2"), Replica(tmp_path, "two", chroma, models)
     try:
         one.wait_ready()
         two.wait_ready()
+        pids = set()
+        for _ in range(40):  # replica one is two worker processes on one port; fresh connections reach both
+            with httpx.Client(base_url=one.url, timeout=60) as fresh:
+                reply = fresh.get("/readyz")
+                if reply.status_code == 200:
+                    pids.add(reply.json()["process"])
+            if len(pids) == 2:
+                break
+            time.sleep(0.25)
+        assert len(pids) == 2 and one.proc.pid not in pids
         rows = [{"name": "get_weather", "description": WEATHER.description},
                 {"name": "send_email", "description": EMAIL.description}]
         assert one.http.post("/v1/tools", json=rows).status_code == 200
@@ -237,3 +247,13 @@ def test_two_service_processes_answer_the_same_and_see_each_others_writes(chroma
     finally:
         one.stop()
         two.stop()
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["serve", "--workers", "2"], "--workers above 1 needs --chroma-url"),
+    (["serve", "--chroma-url", "ftp://127.0.0.1:1"], "chroma_url must be an http(s):// URL"),
+])
+def test_serve_refuses_workers_without_a_chroma_server_and_bad_urls(tmp_path: Path, args: list[str], message: str) -> None:
+    run = subprocess.run([str(BIN / "agentic-router"), "--workspace", str(tmp_path / "ws"), "--llm", "none", *args],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 1 and message in run.stderr and len(run.stderr.strip().splitlines()) == 1, run.stderr
