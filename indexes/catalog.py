@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-from agentic_router.indexes.catalog_db import (CatalogDB, delete_document_rows, delete_tool_rows, write_mcp_server,
-                                               write_tools)
+from agentic_router.indexes.catalog_db import (CatalogDB, delete_document_rows, delete_tool_rows, write_changes,
+                                               write_mcp_server, write_tools)
 from agentic_router.indexes.errors import CatalogError
 from agentic_router.indexes.schema import IngestReport, ToolSpec, stable_hash
 from agentic_router.indexes.store import collection, delete_ids, iter_collection, upsert
@@ -199,6 +199,7 @@ class Catalog:
             self._upsert_cards(todo, embed([s.card() for s in todo]))
             with self.db.transaction() as conn:
                 write_tools(conn, todo)
+                write_changes(conn, "cards", [s.name for s in todo])
         report.tools = len(todo)
         return report
 
@@ -230,6 +231,7 @@ class Catalog:
             write_tools(conn, todo)
             delete_tool_rows(conn, report["removed"])
             write_mcp_server(conn, server, remotes)
+            write_changes(conn, "cards", [s.name for s in todo] + report["removed"])
         delete_ids(self.cards, report["removed"], self.max_batch)
         return report
 
@@ -275,6 +277,7 @@ class Catalog:
         with self.db.transaction() as conn:
             delete_tool_rows(conn, names)
             conn.executemany("DELETE FROM feedback WHERE tool=?", [(n,) for n in names])
+            write_changes(conn, "cards", names)
         self._drop_vectors(names, [])
         return names
 
@@ -290,19 +293,22 @@ class Catalog:
         with self.db.transaction() as conn:
             delete_document_rows(conn, doc_id)
             conn.executemany("DELETE FROM feedback WHERE tool=?", [(n,) for n in names])
+            write_changes(conn, "cards", names)
+            write_changes(conn, "chunks", [doc_id])
             unpublish()
-        self._drop_vectors(names, chunk_ids)
+        self._drop_vectors(names, chunk_ids, [doc_id])
         return names
 
-    def _drop_vectors(self, names: list[str], chunk_ids: list[str]) -> None:
+    def _drop_vectors(self, names: list[str], chunk_ids: list[str], doc_ids: Sequence[str] = ()) -> None:
         """Vectors of tools and chunks the catalog no longer has. The version moves once more afterwards: a
         BM25 index rebuilt between the commit and this removal would still hold their texts."""
         delete_ids(self.chunks, chunk_ids, self.max_batch)
         delete_ids(self.cards, names, self.max_batch)
         if names:
             self.memory.delete(where={"tool": {"$in": names}})
-        with self.db.transaction():
-            pass
+        with self.db.transaction() as conn:
+            write_changes(conn, "cards", names)
+            write_changes(conn, "chunks", list(doc_ids))
 
     def commit_document(self, doc: dict[str, Any], specs: Sequence[ToolSpec], card_vectors: Sequence[list[float]],
                         nodes: Sequence["TextNode"], replace: bool, publish: Callable[[], None]) -> None:
@@ -327,6 +333,8 @@ class Catalog:
                      doc.get("storage"), doc.get("lead")),
                 )
                 write_tools(conn, specs)
+                write_changes(conn, "cards", sorted(old_names | {s.name for s in specs}))
+                write_changes(conn, "chunks", [doc_id])
                 publish()
         except BaseException:
             delete_ids(self.chunks, [i for i in new_ids if i not in old_chunk_ids], self.max_batch)
@@ -362,8 +370,9 @@ class Catalog:
             self._add_nodes(todo)
         delete_ids(self.chunks, stale, self.max_batch)
         if missing or todo or stale:
-            with self.db.transaction():
-                pass
+            with self.db.transaction() as conn:
+                write_changes(conn, "cards", [s.name for s in missing])
+                write_changes(conn, "chunks", None if todo or stale else [])
         return {"cards_embedded": len(missing), "chunks_embedded": len(todo), "chunks_removed": len(stale)}
 
     def _chunk_ids(self, doc_id: str) -> list[str]:

@@ -36,6 +36,9 @@ CREATE TABLE IF NOT EXISTS mcp_tools (name TEXT PRIMARY KEY, server TEXT NOT NUL
 CREATE INDEX IF NOT EXISTS mcp_tools_server ON mcp_tools(server);
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 INSERT OR IGNORE INTO meta (key, value) VALUES ('version', 0);
+CREATE TABLE IF NOT EXISTS changes (version INTEGER NOT NULL, kind TEXT NOT NULL, key TEXT);
+CREATE INDEX IF NOT EXISTS changes_version ON changes(version);
+INSERT OR IGNORE INTO meta (key, value) SELECT 'changes_from', value FROM meta WHERE key = 'version';
 """
 _COLS = "name, tool_id, kind, doc_id, title, description, parameters"
 _SERVER_COLS = ("name", "transport", "target", "cwd")
@@ -125,6 +128,17 @@ class CatalogDB:
         count, last = self._rows("SELECT COUNT(*), COALESCE(MAX(rowid), 0) FROM feedback")[0]
         return int(count), int(last)
 
+    def changes_since(self, version: int) -> list[tuple[int, str, str | None]] | None:
+        """``(version, kind, key)`` of every change logged after ``version``, oldest first, or None when the
+        log does not reach back that far (it starts where this workspace first opened with it). ``kind`` is
+        "cards" (key: a tool name) or "chunks" (key: a doc_id); a None key means "any of that kind".
+        Derived indexes (BM25) use it to redo only what changed between two versions."""
+        start = self._rows("SELECT value FROM meta WHERE key = 'changes_from'")
+        if not start or version < int(start[0][0]):
+            return None
+        rows = self._rows("SELECT version, kind, key FROM changes WHERE version > ? ORDER BY version, rowid", (version,))
+        return [(int(v), str(k), key) for v, k, key in rows]
+
     def mcp_servers(self) -> list[dict[str, Any]]:
         """How to reach every registered MCP server: ``{name, transport, target, cwd}``."""
         return [dict(zip(_SERVER_COLS, r)) for r in self._rows(f"SELECT {', '.join(_SERVER_COLS)} FROM mcp_servers ORDER BY name")]
@@ -172,6 +186,17 @@ def write_tools(conn: sqlite3.Connection, specs: Sequence[ToolSpec]) -> None:
         [(s.name, s.tool_id, s.kind, s.doc_id, s.title, s.description,
           json.dumps(s.parameters) if s.parameters else None) for s in specs],
     )
+
+
+def write_changes(conn: sqlite3.Connection, kind: str, keys: Sequence[str] | None) -> None:
+    """Log, inside the transaction that makes them, which cards or chunks change (None: any of ``kind``).
+    They are stamped with the version this transaction moves the counter to (``transaction`` adds one at
+    its end); one statement whatever the number of keys."""
+    if keys is not None and not keys:
+        return
+    conn.execute("INSERT INTO changes (version, kind, key) SELECT m.value + 1, ?, j.value "
+                 "FROM meta AS m, json_each(?) AS j WHERE m.key = 'version'",
+                 (kind, json.dumps(list(keys) if keys is not None else [None])))
 
 
 def write_mcp_server(conn: sqlite3.Connection, server: dict[str, Any], tools: dict[str, str]) -> None:

@@ -98,9 +98,10 @@ class ToolRetriever(BaseRetriever):
                 evidence.chunk[doc_id], evidence.passages[doc_id] = sim, text
         if self.lexical is not None and self.weights.lexical_weight > 0:
             version = catalog.version()
-            evidence.lex_cards = self.lexical.get(catalog.cards, version, "cards").match(query, n_cards)
+            log = catalog.db.changes_since
+            evidence.lex_cards = self.lexical.get(catalog.cards, version, "cards", log).match(query, n_cards)
             if n_chunks:
-                evidence.lex_docs = self.lexical.get(catalog.chunks, version, "chunks").match(
+                evidence.lex_docs = self.lexical.get(catalog.chunks, version, "chunks", log).match(
                     query, self.chunk_candidates)
         if self.weights.memory_weight > 0:
             evidence.memory = catalog.nearest_memory(qvec, MEMORY_NEIGHBOURS)
