@@ -2,6 +2,7 @@
 
     .venv/bin/python scripts/gen_probe.py WS_COPY_COVID --llm local --max-questions 160 --batch-size 16
     .venv/bin/python scripts/gen_probe.py WS_COPY_SEAL --llm none --max-questions 900
+    .venv/bin/python scripts/gen_probe.py WS_COPY_COVID --llm local --llm-model OTHER.gguf --max-questions 100
 
 Use a *copy* of a workspace: the local LLM caches its weights inside it.
 """
@@ -14,10 +15,27 @@ import time
 from pathlib import Path
 
 
+class WithBos:
+    """The local LLM, with its BOS token written before each completion prompt (chat prompts get it from the template)."""
+
+    def __init__(self, llm) -> None:
+        self._llm = llm
+
+    def __getattr__(self, name: str):
+        return getattr(self._llm, name)
+
+    def generate_batch(self, prompts, max_new_tokens, stop=None, chat=True, temperature=None):
+        bos = "" if chat else self._llm._tokenizer.bos_token or ""
+        return self._llm.generate_batch([bos + p for p in prompts], max_new_tokens, stop, chat, temperature)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("workspace")
     ap.add_argument("--llm", default="local", choices=["local", "none"])
+    ap.add_argument("--llm-model", default=None, help="another GGUF for the local provider (default: bundled SmolLM2)")
+    ap.add_argument("--bos", action="store_true",
+                    help="open each completion prompt with the tokenizer's BOS token (Gemma needs it; the product omits it)")
     ap.add_argument("--max-questions", type=int, default=None)
     ap.add_argument("--per-chunk", type=int, default=1)
     ap.add_argument("--per-tool", type=int, default=3)
@@ -51,8 +69,10 @@ def main() -> None:
 
         generate._filtered, generate.round_trip = traced_filter, traced_round_trip  # generate's own references
 
-    router = AgenticRouter.open(args.workspace, llm_provider=args.llm)
+    router = AgenticRouter.open(args.workspace, llm_provider=args.llm, llm_model=args.llm_model)
     llm = router.llm
+    if args.bos:
+        llm = WithBos(llm)
     out = Path(args.out or Path(args.workspace).parent / f"probe_{Path(args.workspace).name}_{args.llm}.json")
     start = time.perf_counter()
     ds = generate.generate_dataset(router.view, llm=llm, out=out, per_chunk=args.per_chunk, per_tool=args.per_tool,
