@@ -536,6 +536,21 @@ def models_activate(ctx: click.Context, name: str, from_checkpoint: str | None, 
     click.echo(f"active: {json.dumps(router.registry.active())}")
 
 
+def _keep_temporary_files_in_workspace(ctx: click.Context) -> None:
+    """The service writes nothing outside its workspace, libraries' temporary files included (ONNX Runtime
+    writes a session file to TMPDIR when it loads), so TMPDIR points inside the workspace before any loads."""
+    import os
+    import tempfile
+
+    from agentic_router.indexes.config import RouterConfig
+
+    obj = ctx.find_root().obj
+    folder = RouterConfig.load(obj["workspace"], **obj["overrides"]).workspace / "tmp"
+    folder.mkdir(parents=True, exist_ok=True)
+    os.environ["TMPDIR"] = str(folder.resolve())
+    tempfile.tempdir = None  # recomputed from TMPDIR on next use
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on; anything but loopback needs an API key.")
@@ -562,6 +577,7 @@ def serve(ctx: click.Context, host: str, port: int, chroma_url: str | None, work
     keys = ApiKeys.from_env()
     check_bind(host, keys)
     ctx.find_root().obj["overrides"]["query_batch_ms"] = batch_ms
+    _keep_temporary_files_in_workspace(ctx)
     # One encoder thread fed batches: on 2 shared cores a second torch thread spin-waits for a core and made
     # /v1/route 5x slower under load (bench_http.py: 10 vs 56 requests/s at 1,000 tools).
     import torch

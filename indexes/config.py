@@ -22,6 +22,7 @@ CONFIG_ENV = "AGENTIC_ROUTER_CONFIG"
 DEFAULT_WORKSPACE = ".agentic-router"
 BUNDLED_EMBEDDER = "bundled:all-MiniLM-L6-v2"
 LLM_PROVIDERS = ("local", "openai", "openai-like", "llama-cpp", "none")
+EMBED_BACKENDS = ("torch", "onnx", "onnx-int8")
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,11 @@ class RouterConfig:
         metadata={"help": "sentence-transformers name or path; 'bundled:all-MiniLM-L6-v2' uses the packaged model."},
     )
     embed_batch_size: int = field(default=32, metadata={"help": "Texts per embedding batch."})
+    embed_backend: str = field(
+        default="onnx-int8",
+        metadata={"help": f"What encodes questions: {', '.join(EMBED_BACKENDS)} (ONNX Runtime on CPU, exported once "
+                          "from the local weights; documents and tool cards are always embedded by torch)."},
+    )
     llm_provider: str = field(default="local", metadata={"help": f"One of {', '.join(LLM_PROVIDERS)}."})
     llm_model: str | None = field(
         default=None,
@@ -156,6 +162,8 @@ class RouterConfig:
         return cfg
 
     def validate(self) -> None:
+        if self.embed_backend not in EMBED_BACKENDS:
+            raise ConfigError(f"embed_backend must be one of {', '.join(EMBED_BACKENDS)}, not {self.embed_backend!r}")
         if self.llm_provider not in LLM_PROVIDERS:
             raise ConfigError(f"llm_provider must be one of {', '.join(LLM_PROVIDERS)}, not {self.llm_provider!r}")
         if self.chunk_size < 32 or not 0 <= self.chunk_overlap < self.chunk_size:

@@ -114,6 +114,15 @@ async def load(url: str, questions: list[tuple[str, str]], clients: int) -> tupl
         return latencies, errors, hits, time.perf_counter() - start
 
 
+def stop_server(proc: subprocess.Popen) -> None:
+    """SIGTERM first, so the service shuts down as in production; kill only if it hangs."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
 def percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))]
 
@@ -168,11 +177,7 @@ def main() -> None:
         asked = float(metrics.get("agentic_router_query_questions_encoded", 0))
         result["questions_per_encoder_call"] = round(asked / calls, 1) if calls else None
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_server(proc)
     print(json.dumps(result))
     if args.json_out:
         args.json_out.parent.mkdir(parents=True, exist_ok=True)

@@ -96,8 +96,10 @@ def test_finetune_from_logs_records_judges_on_held_out_and_activates_only_a_winn
         assert best["hit@1"] > current["hit@1"] and codename_router.registry.active()["embedder"] == report.chosen
     else:
         assert codename_router.registry.active()["embedder"] is None
-    # an off-catalog request among the logs sets an abstain threshold
-    assert report.weights is not None and report.weights["abstain_below"] > 0
+    # an off-catalog request among the logs sets an abstain threshold: the fit that keeps 90% of the answerable
+    # requests answered (codename cards fit real requests barely at all, so it may come out 0: never abstain)
+    assert report.weights is not None and report.weights["abstain_below"] >= 0
+    assert any(d.startswith("abstain below fit") and "keeps 90%" in d for d in report.decisions), report.decisions
     reopened = AgenticRouter.open(codename_router.config.workspace, llm_provider="none")  # as the next command would
     try:
         assert reopened.route("will it be windy in Madrid", k=1)[0].name == "orion"

@@ -358,7 +358,9 @@ def test_50_concurrent_clients_x_20_requests_without_an_error(server: Server) ->
     assert len(codes) == 1000 and set(codes) == {200}
     calls, questions = encoded()
     assert questions - questions_before >= 1000  # every question went through the micro-batcher ...
-    assert calls - calls_before < (questions - questions_before) / 2  # ... mostly in company
+    # ... and concurrent ones were encoded together (how often depends on how fast the encoder is: with ONNX
+    # int8 a call ends sooner, so fewer questions queue behind it than with torch)
+    assert calls - calls_before < 0.9 * (questions - questions_before)
 
 
 def _register_copy_of_base(workspace: Path, name: str) -> None:
