@@ -240,7 +240,8 @@ def test_two_service_processes_answer_the_same_and_see_each_others_writes(chroma
                                                          "path": "copy1/model"}), encoding="utf-8")
         switched = one.http.post("/v1/models/copy1/activate")
         assert switched.status_code == 200, switched.text
-        assert two.http.get("/v1/models").json()["active"]["embedder"] == "copy1"  # the choice is shared ...
+        _wait(lambda: two.http.get("/v1/models").json()["active"]["embedder"] == "copy1", 10,
+              "replica two reads the shared choice")  # at most replica_sync_ms stale ...
         _wait(lambda: two.http.get("/readyz").json()["serving"]["embedder"] == "copy1", 120,
               "replica two serves the version replica one activated")  # ... and the other replica follows
         assert one.route(QUESTION) == two.route(QUESTION)
