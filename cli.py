@@ -561,7 +561,7 @@ def _keep_temporary_files_in_workspace(ctx: click.Context) -> None:
 @click.option("--batch-ms", type=click.FloatRange(0, 1000), default=2.0, show_default=True,
               help="Window in which concurrent questions are embedded together (0 = no batching).")
 @click.option("--threads", type=click.IntRange(1, 64), default=1, show_default=True,
-              help="torch threads for the question encoder; 1 leaves a core to the rest of each request.")
+              help="torch and BLAS threads per process; concurrent requests use the cores.")
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int, chroma_url: str | None, workers: int, batch_ms: float,
           threads: int) -> None:
@@ -578,11 +578,9 @@ def serve(ctx: click.Context, host: str, port: int, chroma_url: str | None, work
     check_bind(host, keys)
     ctx.find_root().obj["overrides"]["query_batch_ms"] = batch_ms
     _keep_temporary_files_in_workspace(ctx)
-    # One encoder thread fed batches: on 2 shared cores a second torch thread spin-waits for a core and made
-    # /v1/route 5x slower under load (bench_http.py: 10 vs 56 requests/s at 1,000 tools).
-    import torch
+    from agentic_router.serve.http import limit_cpu_threads
 
-    torch.set_num_threads(threads)
+    limit_cpu_threads(threads)
     router = _router(ctx)
 
     import uvicorn

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 import numpy as np
 
+from agentic_router.indexes.card_matrix import CardMatrix, CardMatrixCache
 from agentic_router.indexes.catalog_db import (CatalogDB, delete_document_rows, delete_tool_rows, write_changes,
                                                write_mcp_server, write_tools)
 from agentic_router.indexes.errors import CatalogError
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from chromadb.api.models.Collection import Collection
     from llama_index.core.schema import TextNode
 
+SPEC_CACHE_MAX = 100_000  # tool rows kept between routes of one catalog version
 MEMORY_EXACT_MAX = 50_000  # recorded requests searched exactly in process (75 MB of float32 at 384 dims)
 
 
@@ -51,6 +53,23 @@ class Catalog:
         self.memory: "Collection" = collection(client, f"memory__{self.query_tag}")
         self.max_batch = client.get_max_batch_size()
         self._memory_cache: tuple[tuple[int, int], tuple[list[str], list[str], np.ndarray]] | None = None
+        self._card_matrix = CardMatrixCache()
+        self._specs: tuple[int, dict[str, ToolSpec | None]] = (-1, {})  # (version, name -> row or None)
+        self._counts: tuple[int, int, int] | None = None  # (version, tools, chunks) for routes
+
+    def routing_counts(self, version: int | None = None) -> tuple[int, int, int]:
+        """``(version, tools, chunks)``, counted once per catalog version: every route needs them, and
+        counting rows is a table scan that grows with the catalog. ``version``: one the caller just read."""
+        version = self.db.version() if version is None else version
+        counts = self._counts
+        if counts is None or counts[0] != version:
+            counts = self._counts = (version, self.db.count_tools(), self.chunks.count())
+        return counts
+
+    def card_matrix(self, version: int | None = None) -> CardMatrix | None:
+        """The card vectors in process (None above ``CARD_EXACT_MAX`` cards, where Chroma searches)."""
+        version, n_tools, _ = self.routing_counts(version)
+        return self._card_matrix.get(self.cards, version, n_tools, self.db.changes_since)
 
     # ---- rows (delegated, so callers hold one object) ----------------------------------------------
     def version(self) -> int:
@@ -65,8 +84,21 @@ class Catalog:
     def get_tool(self, name: str) -> ToolSpec | None:
         return self.db.get_tools([name]).get(name)
 
-    def get_tools(self, names: Sequence[str]) -> dict[str, ToolSpec]:
-        return self.db.get_tools(names)
+    def get_tools(self, names: Sequence[str], version: int | None = None) -> dict[str, ToolSpec]:
+        """The tools called ``names`` that exist. With ``version`` (one the caller just read: a route), rows
+        are kept in process until the version moves: a route asks for ~50 candidates, and reading and parsing
+        their rows was a third of ranking at 10k tools."""
+        if version is None:
+            return self.db.get_tools(names)
+        cached = self._specs
+        if cached[0] != version or len(cached[1]) > SPEC_CACHE_MAX:
+            cached = self._specs = (version, {})
+        specs = cached[1]
+        missing = [name for name in names if name not in specs]
+        if missing:
+            found = self.db.get_tools(missing)
+            specs.update((name, found.get(name)) for name in missing)
+        return {name: spec for name in names if (spec := specs.get(name)) is not None}
 
     def tools_for_documents(self, doc_ids: Sequence[str]) -> dict[str, list[ToolSpec]]:
         return self.db.tools_for_documents(doc_ids)
@@ -84,15 +116,34 @@ class Catalog:
         return self.db.name_taken(name, by_other_than)
 
     # ---- vectors: reading --------------------------------------------------------------------------
-    def nearest_cards(self, qvec: np.ndarray, n: int) -> dict[str, float]:
-        """Cosine similarity of the ``n`` tool cards nearest to ``qvec``."""
+    def nearest_cards(self, qvec: np.ndarray, n: int, version: int | None = None) -> dict[str, float]:
+        """Cosine similarity of the ``n`` tool cards nearest to ``qvec`` (``version``: the catalog version
+        the caller read, so a route reads it once)."""
         if n <= 0:
             return {}
+        exact = self.card_matrix(version)
+        if exact is not None:
+            return exact.nearest(qvec, n)
         res = self.cards.query(query_embeddings=[qvec.tolist()], n_results=n, include=["distances"])
         return {name: 1.0 - float(d) for name, d in zip(res["ids"][0], res["distances"][0])}
 
-    def card_similarity(self, qvec: np.ndarray, names: Sequence[str]) -> dict[str, float]:
+    def nearest_cards_many(self, qvecs: np.ndarray, n: int, version: int | None = None) -> list[dict[str, float]]:
+        """``nearest_cards`` of several questions in one matrix product (or one Chroma query)."""
+        if n <= 0 or not len(qvecs):
+            return [{} for _ in range(len(qvecs))]
+        exact = self.card_matrix(version)
+        if exact is not None:
+            return exact.nearest_many(qvecs, n)
+        res = self.cards.query(query_embeddings=np.asarray(qvecs, dtype=np.float32).tolist(), n_results=n,
+                               include=["distances"])
+        return [{name: 1.0 - float(d) for name, d in zip(ids, dists)} for ids, dists in zip(res["ids"], res["distances"])]
+
+    def card_similarity(self, qvec: np.ndarray, names: Sequence[str], version: int | None = None
+                        ) -> dict[str, float]:
         """Cosine similarity of ``qvec`` to the cards of ``names`` (vectors are normalised)."""
+        exact = self.card_matrix(version)
+        if exact is not None:
+            return exact.similarity(qvec, names)
         vectors = self.card_vectors(names)
         if not vectors:
             return {}

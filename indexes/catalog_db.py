@@ -58,10 +58,37 @@ class CatalogDB:
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.executescript(_SCHEMA)
         self._lock = threading.RLock()
+        self._writer: int | None = None  # the thread inside ``transaction``: it reads its own uncommitted rows
+        self._readers: dict[int, sqlite3.Connection] = {}
 
     def _rows(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        with self._lock:
+        """Reads run on a connection of their own thread: with WAL, SQLite readers do not wait for each
+        other or for a writer, whereas one shared connection serialised every route of a busy service."""
+        if self._writer == threading.get_ident():
             return self._conn.execute(sql, tuple(args)).fetchall()
+        return self._reader().execute(sql, tuple(args)).fetchall()
+
+    def _reader(self) -> sqlite3.Connection:
+        ident = threading.get_ident()
+        conn = self._readers.get(ident)
+        if conn is None:
+            with self._lock:
+                alive = {t.ident for t in threading.enumerate()}
+                for gone in [i for i in self._readers if i not in alive]:
+                    self._readers.pop(gone).close()
+                conn = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
+                self._readers[ident] = conn
+        return conn
+
+    @contextmanager
+    def _write_lock(self) -> Iterator[None]:
+        """Hold the write lock and mark this thread as the writer (its reads see its transaction)."""
+        with self._lock:
+            self._writer = threading.get_ident()
+            try:
+                yield
+            finally:
+                self._writer = None
 
     def _in(self, sql: str, values: Sequence[str]) -> Iterator[tuple[Any, ...]]:
         for start in range(0, len(values), _IN_LIMIT):
@@ -166,7 +193,7 @@ class CatalogDB:
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """One atomic change; it also moves the version counter derived indexes follow."""
-        with self._lock:
+        with self._write_lock():
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self._conn
@@ -177,6 +204,10 @@ class CatalogDB:
             self._conn.execute("COMMIT")
 
     def close(self) -> None:
+        with self._lock:
+            for conn in self._readers.values():
+                conn.close()
+            self._readers.clear()
         self._conn.close()
 
 

@@ -330,16 +330,37 @@ class OnnxQueryEncoder:
         return (vectors / np.clip(norms, 1e-12, None)).astype(np.float32)
 
     def encode(self, texts: Sequence[str], role: str = "query", batch_size: int = 32) -> np.ndarray:
-        """Normalised vectors of ``texts``; batches are formed from texts of similar length (less padding)."""
+        """Normalised vectors of ``texts``. Runs are formed from texts of similar token length: a batch is
+        padded to its longest text, and mixed real requests (BFCL's run from 10 to 300 tokens) cost more per
+        question in batches of 8 than alone (11.4 against 8.4 ms) until grouped."""
         if not texts:
             return np.zeros((0, 0), dtype=np.float32)
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-        out: list[np.ndarray] = []
-        for start in range(0, len(order), max(1, batch_size)):
-            part = [texts[i] for i in order[start:start + batch_size]]
-            feeds = self.tokenize(part, role)
-            out.append(self.pool(self.infer(feeds), feeds["attention_mask"]))
-        vectors = np.concatenate(out)
-        result = np.empty_like(vectors)
-        result[order] = vectors
+        feeds = self.tokenize(texts, role)
+        lengths = feeds["attention_mask"].sum(axis=1)
+        order = sorted(range(len(texts)), key=lambda i: -int(lengths[i]))
+        result: np.ndarray | None = None
+        for group in length_groups([int(lengths[i]) for i in order], max(1, batch_size)):
+            rows = [order[i] for i in group]
+            width = max(1, int(lengths[rows[0]]))
+            part = {name: values[rows, :width] for name, values in feeds.items()}
+            vectors = self.pool(self.infer(part), part["attention_mask"])
+            if result is None:
+                result = np.empty((len(texts), vectors.shape[1]), dtype=np.float32)
+            result[rows] = vectors
+        assert result is not None
         return result
+
+
+def length_groups(lengths: Sequence[int], batch_size: int, waste: float = 0.25) -> list[list[int]]:
+    """Split positions of ``lengths`` (sorted longest first) into runs of at most ``batch_size`` whose
+    padding (every text padded to the run's first) stays within ``waste`` of their real tokens."""
+    groups: list[list[int]] = []
+    for i, length in enumerate(lengths):
+        group = groups[-1] if groups else None
+        if group is not None and len(group) < batch_size:
+            real = sum(lengths[j] for j in group) + length
+            if lengths[group[0]] * (len(group) + 1) <= (1 + waste) * real:
+                group.append(i)
+                continue
+        groups.append([i])
+    return groups

@@ -231,7 +231,7 @@ class ReplicatedCatalogDB(CatalogDB):
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:  # type: ignore[override]
         """Lock, catch up, change the mirror, append the change to the log (the commit point), commit."""
-        with self._lock, self.log.locked():
+        with self._write_lock(), self.log.locked():
             self.catch_up(force=True)
             self._writing.active = True
             self._conn.execute("BEGIN IMMEDIATE")

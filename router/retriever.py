@@ -12,7 +12,7 @@ tools themselves (see ``router.objects``).
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 from llama_index.core.base.base_retriever import BaseRetriever
@@ -65,39 +65,56 @@ class ToolRetriever(BaseRetriever):
         """The ``k`` best tools; a question that is exactly a tool's name gets that tool first. ``qvec``:
         the question's vector, when it was encoded in a batch with others."""
         query = check_query(query)
-        k = k or self.top_k
-        hits = self.rank(query, self.embed(query) if qvec is None else qvec, k)
-        exact = self.lookup(query)
-        if exact is not None:
-            hits = [make_hit(exact, 1.0, None, None)] + [h for h in hits if h.name != exact.name]
-        return hits[:k]
+        vec = self.embed(query) if qvec is None else np.asarray(qvec, dtype=np.float32)
+        return self.route_many([query], vec.reshape(1, -1), k)[0]
 
-    def lookup(self, name: str) -> ToolSpec | None:
+    def route_many(self, queries: Sequence[str], qvecs: np.ndarray, k: int | None = None) -> list[list[RouteHit]]:
+        """``route`` for questions already encoded together (a service's batch, an evaluation): the catalog
+        version is read once and the nearest cards of all of them come from one matrix product."""
+        k = k or self.top_k
+        queries = [check_query(q) for q in queries]
+        at = self.catalog.routing_counts()
+        qvecs = np.asarray(qvecs, dtype=np.float32).reshape(len(queries), -1)
+        cards = self.catalog.nearest_cards_many(qvecs, self.card_candidates(at[1], k), at[0])
+        out = []
+        for query, qvec, card in zip(queries, qvecs, cards):
+            hits = score(self.gather(query, qvec, k, at, card), self.weights, k)
+            exact = self.lookup(query, at[0])
+            if exact is not None:
+                hits = [make_hit(exact, 1.0, None, None)] + [h for h in hits if h.name != exact.name]
+            out.append(hits[:k])
+        return out
+
+    @staticmethod
+    def card_candidates(n_tools: int, k: int) -> int:
+        return min(n_tools, max(4 * k, 32))
+
+    def lookup(self, name: str, version: int | None = None) -> ToolSpec | None:
         """The tool called exactly ``name``, if any: an agent fetching a tool it was offered needs no ranking."""
-        return self.catalog.get_tool(name) if len(name) <= MAX_TOOL_NAME else None
+        return self.catalog.get_tools([name], version).get(name) if len(name) <= MAX_TOOL_NAME else None
 
     def embed(self, query: str) -> np.ndarray:
         return np.asarray(self.embed_model.get_query_embedding(query), dtype=np.float32)
 
     def rank(self, query: str, qvec: np.ndarray, k: int) -> list[RouteHit]:
         """Rank from a question and its vector (evaluation embeds all questions in one batch)."""
-        return score(self.gather(query, np.asarray(qvec, dtype=np.float32), k), self.weights)[:k]
+        return score(self.gather(query, np.asarray(qvec, dtype=np.float32), k), self.weights, k)
 
-    def gather(self, query: str, qvec: np.ndarray, k: int) -> Evidence:
-        """Collect every channel's evidence for the candidates of one question."""
+    def gather(self, query: str, qvec: np.ndarray, k: int, at: tuple[int, int, int] | None = None,
+               card: dict[str, float] | None = None) -> Evidence:
+        """Collect every channel's evidence for the candidates of one question. ``at``: the catalog's
+        ``routing_counts`` the caller read; ``card``: the nearest cards, when computed for a batch."""
         catalog = self.catalog
         evidence = Evidence(intent=kind_intent(query))
-        n_tools = catalog.count_tools()
+        version, n_tools, n_chunks = at or catalog.routing_counts()
         if n_tools == 0:
             return evidence
-        n_cards = min(n_tools, max(4 * k, 32))
-        evidence.card = catalog.nearest_cards(qvec, n_cards)
-        n_chunks = catalog.count_chunks()
+        n_cards = self.card_candidates(n_tools, k)
+        evidence.card = dict(card) if card is not None else catalog.nearest_cards(qvec, n_cards, version)
         for doc_id, sim, text in catalog.nearest_chunks(qvec, min(self.chunk_candidates, n_chunks)):
             if doc_id and sim > evidence.chunk.get(doc_id, -1.0):
                 evidence.chunk[doc_id], evidence.passages[doc_id] = sim, text
         if self.lexical is not None and self.weights.lexical_weight > 0:
-            version = catalog.version()
             log = catalog.db.changes_since
             evidence.lex_cards = self.lexical.get(catalog.cards, version, "cards", log).match(query, n_cards)
             if n_chunks:
@@ -106,12 +123,12 @@ class ToolRetriever(BaseRetriever):
         if self.weights.memory_weight > 0:
             evidence.memory = catalog.nearest_memory(qvec, MEMORY_NEIGHBOURS)
         found = set(evidence.card) | set(evidence.lex_cards.scores) | {tool for _, tool, _ in evidence.memory}
-        evidence.specs = catalog.get_tools(sorted(found))
+        evidence.specs = catalog.get_tools(sorted(found), version)
         doc_ids = sorted(set(evidence.chunk) | set(evidence.lex_docs.scores))
         for doc_tools in catalog.tools_for_documents(doc_ids).values():
             evidence.specs.update((spec.name, spec) for spec in doc_tools)
         missing = [name for name in evidence.specs if name not in evidence.card]
-        evidence.card.update(catalog.card_similarity(qvec, missing))
+        evidence.card.update(catalog.card_similarity(qvec, missing, version))
         return evidence
 
     # ---- LlamaIndex retriever interface ------------------------------------------------------------

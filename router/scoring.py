@@ -19,7 +19,7 @@ weights) is what lets weights be chosen per catalog and every channel be evaluat
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from agentic_router.indexes.lexical import NO_MATCH, LexicalMatch
 from agentic_router.indexes.schema import RouteHit, ToolSpec
@@ -90,8 +90,9 @@ class Evidence:
         return votes
 
 
-def score(evidence: Evidence, weights: Weights) -> list[RouteHit]:
-    """Every candidate scored and ranked (best first; ties by name, so the order is deterministic).
+def score(evidence: Evidence, weights: Weights, limit: int | None = None) -> list[RouteHit]:
+    """Every candidate scored and ranked (best first; ties by name, so the order is deterministic); only
+    the first ``limit`` become ``RouteHit``s when given (building a hit is most of scoring's cost).
 
     A document with no chunk among the nearest ones gets the weakest chunk similarity that was seen: it is
     at most that close, and a zero would sink a document whose card matches well."""
@@ -99,25 +100,26 @@ def score(evidence: Evidence, weights: Weights) -> list[RouteHit]:
     lam = weights.lexical_weight
     lex_cards = evidence.lex_cards.normalised(weights.lexical_norm) if lam else {}
     lex_docs = evidence.lex_docs.normalised(weights.lexical_norm) if lam else {}
-    hits = []
+    votes = evidence.memory_votes(weights.memory_floor) if weights.memory_weight > 0 else {}
+    mu = weights.memory_weight if votes else 0.0
+    rows: list[tuple[float, str, ToolSpec, float, float | None, str | None]] = []
     for name, spec in evidence.specs.items():
         card = evidence.card.get(name, 0.0)
         if spec.kind == "external":
-            value = (1 - lam) * card + lam * lex_cards.get(name, 0.0)
-            hits.append(make_hit(spec, value, card, None))
-            continue
-        doc = spec.doc_id or ""
-        chunk = evidence.chunk.get(doc, floor)
-        dense = weights.card_weight * card + (1 - weights.card_weight) * chunk
-        value = (1 - lam) * dense + lam * lex_docs.get(doc, 0.0)
-        value += weights.kind_bonus if spec.kind == evidence.intent else 0.0
-        hits.append(make_hit(spec, value, card, chunk, evidence.passages.get(doc)))
-    votes = evidence.memory_votes(weights.memory_floor) if weights.memory_weight > 0 else {}
-    if votes:
-        mu = weights.memory_weight
-        hits = [replace(h, score=round((1 - mu) * h.score + mu * votes.get(h.name, 0.0), 6)) for h in hits]
-    hits.sort(key=lambda h: (-h.score, h.name))
-    return hits
+            value, chunk, passage = (1 - lam) * card + lam * lex_cards.get(name, 0.0), None, None
+        else:
+            doc = spec.doc_id or ""
+            chunk, passage = evidence.chunk.get(doc, floor), evidence.passages.get(doc)
+            dense = weights.card_weight * card + (1 - weights.card_weight) * chunk
+            value = (1 - lam) * dense + lam * lex_docs.get(doc, 0.0)
+            value += weights.kind_bonus if spec.kind == evidence.intent else 0.0
+        value = round(float(value), 6)
+        if mu:
+            value = round((1 - mu) * value + mu * votes.get(name, 0.0), 6)
+        rows.append((value, name, spec, card, chunk, passage))
+    rows.sort(key=lambda r: (-r[0], r[1]))
+    return [make_hit(spec, value, card, chunk, passage)
+            for value, _, spec, card, chunk, passage in rows[:limit]]
 
 
 def fit(hits: list[RouteHit]) -> float:

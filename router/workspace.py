@@ -14,7 +14,7 @@ import threading
 from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 from agentic_router.indexes.catalog import Catalog
 from agentic_router.indexes.catalog_db import CatalogDB
@@ -234,6 +234,10 @@ class RouterView:
     def abstains(self, hits: list[RouteHit]) -> bool:
         """True when no tool fits: nothing was found, or the best tool fits less than ``abstain_below``."""
         return not hits or fit(hits) < self.weights.abstain_below
+
+    def route_many(self, queries: Sequence[str], qvecs: np.ndarray, k: int | None = None) -> list[list[RouteHit]]:
+        """``route`` (without a reranker) for questions encoded together."""
+        return self.retriever.route_many(queries, qvecs, k or self.config.top_k)
 
     def route(self, query: str, k: int | None = None, rerank: int | None = None,
               qvec: np.ndarray | None = None) -> list[RouteHit]:

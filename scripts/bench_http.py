@@ -1,12 +1,13 @@
 """Throughput and latency of ``POST /v1/route`` over real HTTP, on a synthetic catalog of N tools.
 
-    .venv/bin/python scripts/bench_http.py [--tools 10000] [--clients 16] [--requests 2000] [--json OUT]
+    .venv/bin/python scripts/bench_http.py [--tools 10000] [--clients 16] [--requests 2000] [--client raw] [--json OUT]
 
 Starts ``agentic-router serve`` on a free loopback port over a workspace holding N synthetic tools
 (descriptions varied from templates; built once through ``POST /v1/tools`` and reused by later runs), then
 ``--clients`` concurrent clients send ``--requests`` routing requests in all. Reports requests/s, p50/p99
 latency, errors, hit@1 against the tool each question was written for (a sanity check, not a benchmark),
-and the machine's load average, since a shared machine moves every figure.
+CPU time per request of the service and of the load generator (both share the machine's cores), and the
+machine's load average, since a shared machine moves every figure.
 """
 
 from __future__ import annotations
@@ -114,6 +115,44 @@ async def load(url: str, questions: list[tuple[str, str]], clients: int) -> tupl
         return latencies, errors, hits, time.perf_counter() - start
 
 
+async def load_raw(url: str, questions: list[tuple[str, str]], clients: int
+                   ) -> tuple[list[float], int, int, float]:
+    """``load`` with a minimal HTTP/1.1 keep-alive client on asyncio streams. httpx spends about 2 ms of
+    CPU per request, and on a 2-core box that CPU is taken from the server being measured; this client
+    spends a few tenths of a millisecond, closer to a load generator on another machine."""
+    host, port = url.removeprefix("http://").split(":")
+    latencies: list[float] = []
+    errors = hits = 0
+    todo = iter(questions)
+
+    async def client() -> None:
+        nonlocal errors, hits
+        reader, writer = await asyncio.open_connection(host, int(port))
+        try:
+            for query, gold in todo:
+                body = json.dumps({"query": query, "k": 5}).encode()
+                start = time.perf_counter()
+                writer.write(b"POST /v1/route HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
+                             b"Content-Length: %d\r\n\r\n%s" % (host.encode(), len(body), body))
+                head = await reader.readuntil(b"\r\n\r\n")
+                status = int(head.split(b" ", 2)[1])
+                length = next(int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                              if line.lower().startswith(b"content-length:"))
+                payload = await reader.readexactly(length)
+                latencies.append(time.perf_counter() - start)
+                if status != 200:
+                    errors += 1
+                    continue
+                tools = json.loads(payload)["tools"]
+                hits += bool(tools) and tools[0]["name"] == gold
+        finally:
+            writer.close()
+
+    start = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(clients)))
+    return latencies, errors, hits, time.perf_counter() - start
+
+
 def stop_server(proc: subprocess.Popen) -> None:
     """SIGTERM first, so the service shuts down as in production; kill only if it hangs."""
     proc.send_signal(signal.SIGTERM)
@@ -121,6 +160,14 @@ def stop_server(proc: subprocess.Popen) -> None:
         proc.wait(timeout=30)
     except subprocess.TimeoutExpired:
         proc.kill()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (the service, or this load generator)."""
+    import psutil
+
+    times = psutil.Process(pid).cpu_times()
+    return times.user + times.system
 
 
 def percentile(sorted_values: list[float], q: float) -> float:
@@ -136,6 +183,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="the service's torch threads (serve --threads)")
     parser.add_argument("--workspace", type=Path, default=None,
                         help="default: bench-results/bench-http/ws-<tools> (built once, reused)")
+    parser.add_argument("--client", choices=("httpx", "raw"), default="httpx",
+                        help="load generator: httpx (~2 ms CPU per request on this box) or a minimal raw-socket one")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", dest="json_out", type=Path, default=None)
     args = parser.parse_args()
@@ -163,11 +212,16 @@ def main() -> None:
         rng = random.Random(args.seed)
         picks = [rng.choice(rows) for _ in range(args.requests + 100)]
         questions = [(question_for(r), r["name"]) for r in picks]
-        asyncio.run(load(url, questions[:100], args.clients))  # warm-up: caches, connections, batcher
+        run = load_raw if args.client == "raw" else load
+        asyncio.run(run(url, questions[:100], args.clients))  # warm-up: caches, connections, batcher
         load_before = os.getloadavg()[0]
-        latencies, errors, hits, wall = asyncio.run(load(url, questions[100:], args.clients))
+        server_cpu, own_cpu = cpu_seconds(proc.pid), cpu_seconds(os.getpid())
+        latencies, errors, hits, wall = asyncio.run(run(url, questions[100:], args.clients))
+        server_cpu, own_cpu = cpu_seconds(proc.pid) - server_cpu, cpu_seconds(os.getpid()) - own_cpu
         latencies.sort()
-        result.update(requests=len(latencies), errors=errors, seconds=round(wall, 2),
+        result.update(client=args.client, requests=len(latencies), errors=errors, seconds=round(wall, 2),
+                      server_cpu_ms_per_request=round(1000 * server_cpu / len(latencies), 2),
+                      client_cpu_ms_per_request=round(1000 * own_cpu / len(latencies), 2),
                       rps=round(len(latencies) / wall, 1), p50_ms=round(1000 * percentile(latencies, 0.50), 1),
                       p99_ms=round(1000 * percentile(latencies, 0.99), 1), hit_at_1=round(hits / len(latencies), 3),
                       load_avg_before=round(load_before, 2), load_avg_after=round(os.getloadavg()[0], 2))

@@ -13,6 +13,7 @@ Tool descriptions and document text are only ever stored, embedded and returned:
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -37,6 +38,7 @@ from agentic_router.indexes.errors import CatalogError, InputError, ModelError, 
 from agentic_router.indexes.external import specs_from_rows
 from agentic_router.indexes.schema import TOOL_KINDS, ToolSpec
 from agentic_router.router.app import AgenticRouter
+from agentic_router.router.batching import RoutePipeline
 from agentic_router.router.payloads import check_kinds, fetch_size, keep_kinds, models_json, route_json, tools_json
 from agentic_router.router.registry import BASE
 from agentic_router.serve.auth import ADMIN, READ, ApiKeys
@@ -78,6 +80,8 @@ class Service:
         self.ready = threading.Event()
         self.activating: str | None = None  # the version being switched to, shown by /readyz
         self.not_ready_reason = "loading the embedder"
+        # /v1/route: encoded in batches and ranked by two worker threads, awaited by the event loop
+        self.routes = RoutePipeline(lambda: router.view, router.config.query_batch_ms)
 
     def warm(self) -> None:
         """Load the embedder and the BM25 indexes before the first request needs them (readiness)."""
@@ -155,14 +159,23 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def limit_cpu_threads(threads: int) -> None:
+    """Give torch and the BLAS numpy calls ``threads`` threads each: the service's parallelism comes from
+    concurrent requests. Sixteen request threads each asking a two-thread OpenBLAS for the card scan made
+    /v1/route twice as slow at 10k tools (66 vs 139 requests/s); torch's second thread did the same to the
+    encoder earlier (bench_http.py: 10 vs 56 requests/s at 1,000 tools)."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(threads)
+    threadpool_limits(threads, user_api="blas")
+
+
 def app_from_env() -> FastAPI:
     """The app of one worker of ``serve --workers N``: uvicorn imports this factory in every worker process;
     the parent passes the workspace and settings in ``AGENTIC_ROUTER_SERVE`` (JSON)."""
     spec = json.loads(os.environ[SERVE_ENV])
-    threads = int(spec.get("threads", 1))
-    import torch
-
-    torch.set_num_threads(threads)
+    limit_cpu_threads(int(spec.get("threads", 1)))
     return create_app(AgenticRouter.open(spec["workspace"], **spec["overrides"]))
 
 
@@ -193,7 +206,7 @@ def create_app(router_or_workspace: AgenticRouter | str | Path, keys: ApiKeys | 
                               "Send `Authorization: Bearer <key>` when the service has keys.")
     app.state.service = service
     metrics = Metrics(lambda: router.catalog.count_tools(), lambda: router.catalog.count_documents(),
-                      lambda: getattr(router.view.retriever.embed_model, "batcher", None))
+                      lambda: [service.routes, getattr(router.view.retriever.embed_model, "batcher", None)])
     app.add_middleware(BodyLimitMiddleware, limits=service.limits)
     app.add_middleware(ContainErrors)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
@@ -235,10 +248,11 @@ def create_app(router_or_workspace: AgenticRouter | str | Path, keys: ApiKeys | 
 
     # ---- routing and answering ---------------------------------------------------------------------
     @app.post("/v1/route", tags=["routing"], dependencies=read)
-    def route(req: RouteRequest) -> JSONResponse:
+    async def route(req: RouteRequest) -> JSONResponse:
         """The same JSON as `agentic-router route --json`: `{query, tools, abstain}`."""
-        kinds = check_kinds(req.kinds)
-        hits = keep_kinds(router.route(req.query, fetch_size(req.k, kinds), rerank=req.rerank), kinds, req.k)
+        kinds, k = check_kinds(req.kinds), req.k or router.config.top_k
+        routed = await asyncio.wrap_future(service.routes.submit(req.query, fetch_size(k, kinds), req.rerank))
+        hits = keep_kinds(routed, kinds, k)
         return JSONResponse(route_json(req.query, hits, router.abstains(hits)))
 
     @app.post("/v1/query", tags=["routing"], dependencies=read)

@@ -17,7 +17,7 @@ LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0
 
 class Metrics:
     def __init__(self, catalog_tools: Callable[[], float], catalog_documents: Callable[[], float],
-                 batcher: Callable[[], Any]) -> None:
+                 batchers: Callable[[], list[Any]]) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter("agentic_router_http_requests", "HTTP requests by route and status",
                                 ("method", "route", "status"), registry=self.registry)
@@ -28,11 +28,15 @@ class Metrics:
         tools.set_function(catalog_tools)
         docs = Gauge("agentic_router_catalog_documents", "documents in the catalog", registry=self.registry)
         docs.set_function(catalog_documents)
-        # Micro-batching at work: questions encoded per encoder call (of the active view, since it loaded).
+        # Micro-batching at work: questions encoded per encoder call (the route pipeline's, and the question
+        # batcher's of the active view since it loaded).
+        def total(attr: str) -> float:
+            return float(sum(getattr(b, attr, 0) for b in batchers() if b is not None))
+
         calls = Gauge("agentic_router_query_encoder_calls", "encoder calls for questions", registry=self.registry)
-        calls.set_function(lambda: float(getattr(batcher(), "batches", 0)))
+        calls.set_function(lambda: total("batches"))
         asked = Gauge("agentic_router_query_questions_encoded", "questions encoded", registry=self.registry)
-        asked.set_function(lambda: float(getattr(batcher(), "questions", 0)))
+        asked.set_function(lambda: total("questions"))
 
     def render(self) -> tuple[bytes, str]:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST

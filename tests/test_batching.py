@@ -6,6 +6,8 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
 from agentic_router.router.batching import QueryBatcher
 
 
@@ -63,3 +65,31 @@ def test_a_failed_encoding_reaches_every_waiting_caller_and_the_next_batch_works
     for text, outcome in zip(("boom", "q1", "q2"), outcomes):
         assert (outcome == "the model is gone") == (text in failed)
     assert batcher.embed("after") == [5.0, 97.0]  # the same batcher's thread lives on
+
+
+def test_the_route_pipeline_routes_each_caller_as_the_router_does(make_router) -> None:
+    from agentic_router.indexes.errors import InputError
+    from agentic_router.indexes.schema import ToolSpec
+    from agentic_router.router.batching import RoutePipeline
+
+    router = make_router()
+    nouns = "invoice flight hotel stock recipe email calendar meeting parcel currency".split()
+    router.add_tools([ToolSpec(name=f"{noun}_lookup", kind="external", description=f"Look up a {noun} by its number")
+                      for noun in nouns])
+    pipeline = RoutePipeline(lambda: router.view, window_ms=30)
+    questions = [f"find my {noun} number {i}" for i, noun in enumerate(nouns)] + [nouns[0] + "_lookup"]
+    futures = [pipeline.submit(q, 3) for q in questions]
+    futures.append(pipeline.submit("find my parcel", 1))  # another k in the same batch
+    bad = pipeline.submit("   ", 3)
+    reranked = pipeline.submit("find my hotel", 3, rerank=5)  # no cross-encoder is active
+    got = [f.result(timeout=120) for f in futures]
+    for question, hits in zip(questions, got):
+        alone = router.route(question, 3)
+        assert [h.name for h in hits] == [h.name for h in alone]
+        assert [h.score for h in hits] == pytest.approx([h.score for h in alone], abs=1e-5)  # fp32: batch-invariant
+    assert got[-2][0].name == "invoice_lookup" and got[-2][0].score == 1.0  # a tool's own name comes first
+    assert [h.name for h in got[-1]] == ["parcel_lookup"]
+    for future in (bad, reranked):
+        error = future.exception(timeout=120)
+        assert isinstance(error, InputError) and "\n" not in str(error)
+    assert pipeline.questions == len(futures) + 1 and pipeline.batches < pipeline.questions

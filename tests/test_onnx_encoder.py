@@ -175,3 +175,19 @@ def test_unknown_backend_is_a_one_line_config_error(tmp_path: Path, monkeypatch:
         RouterConfig.load(tmp_path)
     monkeypatch.setenv("AGENTIC_ROUTER_EMBED_BACKEND", "onnx")
     assert RouterConfig.load(tmp_path).embed_backend == "onnx"
+
+
+def test_runs_group_texts_of_similar_length() -> None:
+    from agentic_router.indexes.onnx_encoder import length_groups
+
+    assert length_groups([300, 290, 40, 38, 37, 12, 11, 10, 10], batch_size=8) == [[0, 1], [2, 3, 4], [5, 6, 7, 8]]
+    assert length_groups([10] * 5, batch_size=2) == [[0, 1], [2, 3], [4]]
+    assert length_groups([], batch_size=8) == []
+
+
+def test_mixed_lengths_in_one_call_match_each_alone(encoders: dict[str, OnnxQueryEncoder]) -> None:
+    texts = ["hi", "book me a table for two at an Italian restaurant near the station tonight at eight " * 6,
+             "weather in Lisbon", "convert 20 US dollars to euros at today's rate"]
+    together = encoders["onnx"].encode(texts, batch_size=8)
+    alone = np.vstack([encoders["onnx"].encode([t]) for t in texts])
+    assert np.allclose(together, alone, atol=1e-4)
