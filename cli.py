@@ -601,8 +601,20 @@ def serve(ctx: click.Context, host: str, port: int, chroma_url: str | None, work
 
     from agentic_router.serve.http import SERVE_ENV
 
+    import shutil
+
+    from agentic_router.serve.metrics import MULTIPROC_ENV
+
     overrides = {k: v for k, v in ctx.find_root().obj["overrides"].items() if v is not None}
     os.environ[SERVE_ENV] = json.dumps({"workspace": str(router.config.workspace), "overrides": overrides,
                                         "threads": threads}, default=str)
+    # /metrics sums the workers: each writes its values to files here (prometheus multiprocess mode)
+    metrics_dir = Path(os.environ["TMPDIR"]) / f"metrics-{os.getpid()}"
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    metrics_dir.mkdir(parents=True)
+    os.environ[MULTIPROC_ENV] = str(metrics_dir)
     router.close()  # each worker opens its own (the catalog's mirror file is shared safely)
-    uvicorn.run("agentic_router.serve.http:app_from_env", factory=True, workers=workers, **options)
+    try:
+        uvicorn.run("agentic_router.serve.http:app_from_env", factory=True, workers=workers, **options)
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)

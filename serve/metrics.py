@@ -7,39 +7,61 @@ raw path, so a client cannot grow the label set without bound.
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any, Awaitable, Callable
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest,
+                               multiprocess)
 
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 15.0, 60.0)
 
 
 class Metrics:
+    """The service's metrics. One process: its own registry. ``serve --workers N``: the parent sets
+    ``PROMETHEUS_MULTIPROC_DIR`` before the workers start, each worker's values go to files there, and a
+    scrape answered by any worker sums them (``prometheus_client``'s multiprocess mode)."""
+
     def __init__(self, catalog_tools: Callable[[], float], catalog_documents: Callable[[], float],
                  batchers: Callable[[], list[Any]]) -> None:
+        self.multiprocess = bool(os.environ.get(MULTIPROC_ENV))
         self.registry = CollectorRegistry()
+        self._catalog = (catalog_tools, catalog_documents)
+        self._batchers = batchers
         self.requests = Counter("agentic_router_http_requests", "HTTP requests by route and status",
                                 ("method", "route", "status"), registry=self.registry)
         self.latency = Histogram("agentic_router_http_request_seconds", "HTTP request latency by route",
                                  ("method", "route"), buckets=LATENCY_BUCKETS, registry=self.registry)
-        self.in_flight = Gauge("agentic_router_http_in_flight", "requests being served", registry=self.registry)
-        tools = Gauge("agentic_router_catalog_tools", "tools in the catalog", registry=self.registry)
-        tools.set_function(catalog_tools)
-        docs = Gauge("agentic_router_catalog_documents", "documents in the catalog", registry=self.registry)
-        docs.set_function(catalog_documents)
-        # Micro-batching at work: questions encoded per encoder call (the route pipeline's, and the question
-        # batcher's of the active view since it loaded).
-        def total(attr: str) -> float:
-            return float(sum(getattr(b, attr, 0) for b in batchers() if b is not None))
+        self.in_flight = Gauge("agentic_router_http_in_flight", "requests being served", registry=self.registry,
+                               multiprocess_mode="livesum")
+        # The catalog is the same for every worker: the one answering the scrape reads it.
+        self.tools = Gauge("agentic_router_catalog_tools", "tools in the catalog", registry=self.registry,
+                           multiprocess_mode="mostrecent")
+        self.documents = Gauge("agentic_router_catalog_documents", "documents in the catalog",
+                               registry=self.registry, multiprocess_mode="mostrecent")
+        # Micro-batching at work: questions encoded per encoder call (the route pipeline's and the question
+        # batcher's of the active view since it loaded), summed over live workers.
+        self.encoder_calls = Gauge("agentic_router_query_encoder_calls", "encoder calls for questions",
+                                   registry=self.registry, multiprocess_mode="livesum")
+        self.questions = Gauge("agentic_router_query_questions_encoded", "questions encoded", registry=self.registry,
+                               multiprocess_mode="livesum")
 
-        calls = Gauge("agentic_router_query_encoder_calls", "encoder calls for questions", registry=self.registry)
-        calls.set_function(lambda: total("batches"))
-        asked = Gauge("agentic_router_query_questions_encoded", "questions encoded", registry=self.registry)
-        asked.set_function(lambda: total("questions"))
+    def count_encoding(self) -> None:
+        """Copy the batchers' counters into the gauges (after each request, and before a scrape)."""
+        live = [b for b in self._batchers() if b is not None]
+        self.encoder_calls.set(sum(getattr(b, "batches", 0) for b in live))
+        self.questions.set(sum(getattr(b, "questions", 0) for b in live))
 
     def render(self) -> tuple[bytes, str]:
-        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        self.count_encoding()
+        self.tools.set(self._catalog[0]())
+        self.documents.set(self._catalog[1]())
+        if not self.multiprocess:
+            return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
 
 
 class MetricsMiddleware:
@@ -71,3 +93,4 @@ class MetricsMiddleware:
             label = getattr(route, "path", None) or "unmatched"
             self.metrics.requests.labels(scope["method"], label, str(status)).inc()
             self.metrics.latency.labels(scope["method"], label).observe(time.perf_counter() - start)
+            self.metrics.count_encoding()

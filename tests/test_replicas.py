@@ -203,6 +203,13 @@ class Replica:
             self.proc.kill()
 
 
+def _route_count(metrics: str) -> float:
+    """``/v1/route`` requests answered 200, from a Prometheus text page."""
+    return sum(float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
+               if line.startswith("agentic_router_http_requests_total{") and 'route="/v1/route"' in line
+               and 'status="200"' in line)
+
+
 def test_two_service_processes_answer_the_same_and_see_each_others_writes(chroma: str, tmp_path: Path) -> None:
     models = tmp_path / "shared-models"
     one, two = Replica(tmp_path, "one", chroma, models, "--workers", "2"), Replica(tmp_path, "two", chroma, models)
@@ -219,6 +226,12 @@ def test_two_service_processes_answer_the_same_and_see_each_others_writes(chroma
                 break
             time.sleep(0.25)
         assert len(pids) == 2 and one.proc.pid not in pids
+        routes = 0
+        for _ in range(12):  # fresh connections: the routes and scrapes land on both workers
+            with httpx.Client(base_url=one.url, timeout=60, headers={"Authorization": f"Bearer {ADMIN_KEY}"}) as fresh:
+                assert fresh.post("/v1/route", json={"query": "weather", "k": 2}).status_code == 200
+                routes += 1
+                assert _route_count(fresh.get("/metrics").text) == routes  # every worker's requests, summed
         rows = [{"name": "get_weather", "description": WEATHER.description},
                 {"name": "send_email", "description": EMAIL.description}]
         assert one.http.post("/v1/tools", json=rows).status_code == 200
