@@ -36,12 +36,12 @@ class RouterConfig:
     )
     embed_batch_size: int = field(default=32, metadata={"help": "Texts per embedding batch."})
     embed_backend: str = field(
-        default="onnx",
+        default="onnx-int8",
         metadata={"help": f"What encodes questions: {', '.join(EMBED_BACKENDS)} (ONNX Runtime on CPU, exported once "
                           "from the local weights; documents and tool cards are always embedded by torch). "
-                          "onnx-int8 is ~20% faster, but its activations are quantised per batch, so a question's "
-                          "vector shifts with the questions encoded beside it (1.25% of BFCL requests changed "
-                          "their first tool between alone and in batches of 8); onnx gives the same vector."},
+                          "onnx-int8 encodes one question per run (its activations are quantised per run, so "
+                          "a batch would change each vector); onnx batches, costing less per question in a "
+                          "busy service and more for one question alone."},
     )
     llm_provider: str = field(default="local", metadata={"help": f"One of {', '.join(LLM_PROVIDERS)}."})
     llm_model: str | None = field(

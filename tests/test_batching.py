@@ -86,7 +86,7 @@ def test_the_route_pipeline_routes_each_caller_as_the_router_does(make_router) -
     for question, hits in zip(questions, got):
         alone = router.route(question, 3)
         assert [h.name for h in hits] == [h.name for h in alone]
-        assert [h.score for h in hits] == pytest.approx([h.score for h in alone], abs=1e-5)  # fp32: batch-invariant
+        assert [h.score for h in hits] == pytest.approx([h.score for h in alone], abs=1e-5)  # encoded in a batch or alone: the same vector
     assert got[-2][0].name == "invoice_lookup" and got[-2][0].score == 1.0  # a tool's own name comes first
     assert [h.name for h in got[-1]] == ["parcel_lookup"]
     for future in (bad, reranked):
