@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-from agentic_router.indexes.card_matrix import CardMatrix, CardMatrixCache
+from agentic_router.indexes.card_matrix import CardMatrix, CardMatrixCache, scan
 from agentic_router.indexes.catalog_db import (CatalogDB, delete_document_rows, delete_tool_rows, write_changes,
                                                write_mcp_server, write_tools)
 from agentic_router.indexes.errors import CatalogError
@@ -194,7 +194,7 @@ class Catalog:
         if not ids:
             return []
         q = np.asarray(qvec, dtype=np.float32)
-        sims = vectors @ (q / (np.linalg.norm(q) or 1.0))
+        sims = scan(vectors, (q / (np.linalg.norm(q) or 1.0)).reshape(1, -1))[0]
         n = min(n, len(ids))
         top = np.argpartition(-sims, n - 1)[:n]
         top = top[np.argsort(-sims[top], kind="stable")]
