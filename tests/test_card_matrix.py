@@ -28,19 +28,33 @@ def chroma_nearest(catalog, qvec: np.ndarray, n: int) -> dict[str, float]:
     return {name: 1.0 - float(d) for name, d in zip(res["ids"][0], res["distances"][0])}
 
 
+def stored_similarity(catalog, qvec: np.ndarray) -> dict[str, float]:
+    """Cosine of ``qvec`` to every card vector Chroma stores: the exact answer."""
+    got = catalog.cards.get(include=["embeddings"])
+    vectors = np.asarray(got["embeddings"], dtype=np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    return dict(zip(got["ids"], (vectors @ (qvec / np.linalg.norm(qvec))).tolist()))
+
+
 def assert_same_as_chroma(router) -> None:
+    """The matrix gives the exact neighbours of Chroma's stored vectors, with the similarities Chroma's
+    distances give (its HNSW query is approximate: with updates and deletions it can miss a card when asked
+    for all of them, so it is compared on the cards it returns)."""
     catalog = router.catalog
     n = catalog.count_tools()
     for question in QUESTIONS:
         qvec = router.view.retriever.embed(question)
-        exact, chroma = catalog.nearest_cards(qvec, n), chroma_nearest(catalog, qvec, n)
-        assert exact.keys() == chroma.keys()
-        assert max(abs(exact[k] - chroma[k]) for k in exact) < 1e-4
+        exact, truth = catalog.nearest_cards(qvec, n), stored_similarity(catalog, qvec)
+        assert exact.keys() == truth.keys()
+        assert max(abs(exact[k] - truth[k]) for k in exact) < 1e-4
+        chroma = chroma_nearest(catalog, qvec, n)
+        assert len(chroma.keys() & exact.keys()) >= n - 2
+        assert all(abs(exact[k] - chroma[k]) < 1e-4 for k in chroma.keys() & exact.keys())
         top = list(catalog.nearest_cards(qvec, 5))
-        assert top == sorted(top, key=lambda k: -exact[k])
-        some = list(chroma)[-3:] + ["no_such_tool"]
+        assert top == sorted(exact, key=lambda k: -exact[k])[:5]
+        some = sorted(truth, key=lambda k: truth[k])[:3] + ["no_such_tool"]
         sims = catalog.card_similarity(qvec, some)
-        assert sims.keys() == set(some[:-1]) and all(abs(sims[k] - chroma[k]) < 1e-4 for k in sims)
+        assert sims.keys() == set(some[:-1]) and all(abs(sims[k] - truth[k]) < 1e-4 for k in sims)
 
 
 def test_the_matrix_answers_as_chroma_and_follows_changes_in_place(make_router) -> None:
