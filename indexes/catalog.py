@@ -119,13 +119,7 @@ class Catalog:
     def nearest_cards(self, qvec: np.ndarray, n: int, version: int | None = None) -> dict[str, float]:
         """Cosine similarity of the ``n`` tool cards nearest to ``qvec`` (``version``: the catalog version
         the caller read, so a route reads it once)."""
-        if n <= 0:
-            return {}
-        exact = self.card_matrix(version)
-        if exact is not None:
-            return exact.nearest(qvec, n)
-        res = self.cards.query(query_embeddings=[qvec.tolist()], n_results=n, include=["distances"])
-        return {name: 1.0 - float(d) for name, d in zip(res["ids"][0], res["distances"][0])}
+        return self.nearest_cards_many(np.asarray(qvec, dtype=np.float32).reshape(1, -1), n, version)[0]
 
     def nearest_cards_many(self, qvecs: np.ndarray, n: int, version: int | None = None) -> list[dict[str, float]]:
         """``nearest_cards`` of several questions in one matrix product (or one Chroma query)."""
