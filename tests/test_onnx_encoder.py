@@ -9,6 +9,7 @@ itself (its older layout), so both layouts are read.
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -119,6 +120,28 @@ def test_batching_and_order_do_not_change_vectors(encoders: dict[str, OnnxQueryE
     together = encoder.encode(TEXTS, batch_size=4)
     alone = np.vstack([encoder.encode([t]) for t in TEXTS])
     assert np.allclose(together, alone, atol=1e-4)
+    if backend == "onnx-int8":  # alone on the multi-threaded session, together on the one-thread lanes
+        assert np.array_equal(together, alone)
+
+
+def test_several_runs_share_the_cores_a_run_at_a_time(model_copy: Path,
+                                                       encoders: dict[str, OnnxQueryEncoder]) -> None:
+    encoder = OnnxQueryEncoder.load(model_copy, "onnx-int8", threads=2)  # the export is cached by the fixture
+    seen: list[tuple[str, bool]] = []
+    inner = encoder.infer
+
+    def spy(feeds: dict[str, np.ndarray], session: object = None) -> np.ndarray:
+        seen.append((threading.current_thread().name, session is encoder._lane_session))
+        return inner(feeds, session)
+
+    encoder.infer = spy  # type: ignore[method-assign]
+    encoder.encode(TEXTS[:1])
+    assert seen == [(threading.current_thread().name, False)]  # one run: the caller, on the two-thread session
+    seen.clear()
+    vectors = encoder.encode(TEXTS)
+    assert len(seen) == len(TEXTS) and all(lane for _, lane in seen)
+    assert all(name.startswith("onnx-lane") for name, _ in seen)
+    assert np.array_equal(vectors, encoders["onnx-int8"].encode(TEXTS))
 
 
 def test_corrupt_or_half_written_cache_is_rebuilt(model_copy: Path, encoders: dict[str, OnnxQueryEncoder]) -> None:
