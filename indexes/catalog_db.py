@@ -43,6 +43,9 @@ INSERT OR IGNORE INTO meta (key, value) SELECT 'changes_from', value FROM meta W
 _COLS = "name, tool_id, kind, doc_id, title, description, parameters"
 _SERVER_COLS = ("name", "transport", "target", "cwd")
 _DOC_COLS = ("doc_id", "title", "content_hash", "source", "n_chunks", "storage")
+# Versions of change log kept: derived indexes catch up on every route, so they are rarely more than a
+# few versions behind; one further behind than this reads its cards or chunks whole instead.
+CHANGES_KEPT = 1000
 _IN_LIMIT = 500  # SQLite's bound-parameter limit is far above this; keeps statements small
 
 
@@ -222,12 +225,17 @@ def write_tools(conn: sqlite3.Connection, specs: Sequence[ToolSpec]) -> None:
 def write_changes(conn: sqlite3.Connection, kind: str, keys: Sequence[str] | None) -> None:
     """Log, inside the transaction that makes them, which cards or chunks change (None: any of ``kind``).
     They are stamped with the version this transaction moves the counter to (``transaction`` adds one at
-    its end); one statement whatever the number of keys."""
+    its end); one statement whatever the number of keys. Entries older than ``CHANGES_KEPT`` versions are
+    dropped in the same transaction (an indexed range delete), and ``changes_from`` moves up with them, so
+    the log of a long-lived catalog stays bounded; a reader further behind than that reads whole."""
     if keys is not None and not keys:
         return
     conn.execute("INSERT INTO changes (version, kind, key) SELECT m.value + 1, ?, j.value "
                  "FROM meta AS m, json_each(?) AS j WHERE m.key = 'version'",
                  (kind, json.dumps(list(keys) if keys is not None else [None])))
+    horizon = "(SELECT value + 1 - ? FROM meta WHERE key = 'version')"  # in SQL: replicas replay statements
+    conn.execute(f"DELETE FROM changes WHERE version <= {horizon}", (CHANGES_KEPT,))
+    conn.execute(f"UPDATE meta SET value = MAX(value, {horizon}) WHERE key = 'changes_from'", (CHANGES_KEPT,))
 
 
 def write_mcp_server(conn: sqlite3.Connection, server: dict[str, Any], tools: dict[str, str]) -> None:

@@ -1,14 +1,16 @@
 """`finetune` judged on requests it never saw, in one run with the baselines it must beat.
 
     .venv/bin/python scripts/finetune_protocol.py --set NAME WORKSPACE QUERIES LEVEL [--set ...]
-        [--share 0.2] [--seed 0] [--methods full] [--synthetic [--llm local]] [--json OUT]
+        [--share 0.2] [--seed 0] [--methods full] [--synthetic [--llm local]] [--train-minutes 5]
+        [--keep DIR] [--json OUT]
 
 Router-log protocol (default): a seeded ``--share`` of a set's labelled requests is the log that
 ``finetune --from-queries`` gets; every system is then evaluated on the other requests. With
 ``--synthetic``, ``finetune`` gets no labelled request at all (it generates questions: pseudo-queries, or
 with ``--llm`` questions the language model writes) and every request of the set is held out.
 
-The workspace is copied first (finetune records, trains and activates). Systems on the same held-out
+The workspace is copied first (finetune records, trains and activates); ``--keep DIR`` keeps the copy
+(generated questions, trained versions) as ``DIR/NAME`` instead of a temporary folder. Systems on the same held-out
 requests: ``before`` (the router as it was), ``dense`` and ``bm25`` (single channels of it), ``lookup``
 (the tool of the nearest logged request under the base embedder, what semantic-router does with
 utterances; logs protocol only) and ``finetuned`` (the router after ``finetune``).
@@ -44,7 +46,8 @@ def _metrics(system, queries: list[LabelledQuery], level: str) -> dict:
 
 
 def run_set(name: str, workspace: str, queries_path: str, level: str, share: float, seed: int,
-            methods: list[str], synthetic: bool, llm_provider: str = "none") -> dict:
+            methods: list[str], synthetic: bool, llm_provider: str = "none", train_minutes: float = 5.0,
+            keep: Path | None = None) -> dict:
     queries = load_queries(queries_path)
     order = list(range(len(queries)))
     random.Random(seed).shuffle(order)
@@ -52,9 +55,11 @@ def run_set(name: str, workspace: str, queries_path: str, level: str, share: flo
     logged = [queries[i] for i in sorted(order[:n_log])]
     held = [queries[i] for i in sorted(order[n_log:])]
     out: dict = {"n_logged": len(logged), "n_held": len(held), "protocol": "synthetic" if synthetic else "logs",
-                 "llm": llm_provider}
+                 "llm": llm_provider, "train_minutes": train_minutes}
     with tempfile.TemporaryDirectory() as tmp:
-        copy = Path(tmp) / "ws"
+        copy = keep / name if keep else Path(tmp) / "ws"
+        if copy.exists():
+            raise SystemExit(f"error: {copy} exists; give another --keep folder")
         shutil.copytree(workspace, copy)
         router = AgenticRouter.open(copy, llm_provider=llm_provider)
         view = router.view
@@ -66,7 +71,7 @@ def run_set(name: str, workspace: str, queries_path: str, level: str, share: flo
         start = time.perf_counter()
         log_path = _write(Path(tmp) / "logs.jsonl", logged) if logged else None
         report = finetune(view, from_queries=log_path, llm=router.llm if llm_provider != "none" else None,
-                          methods=methods, seed=seed, progress=True)
+                          methods=methods, seed=seed, progress=True, max_seconds=train_minutes * 60)
         out["finetune_seconds"] = round(time.perf_counter() - start, 1)
         out["finetune"] = report.to_dict()
         router.close()
@@ -89,10 +94,13 @@ def main() -> None:
     parser.add_argument("--methods", default="full")
     parser.add_argument("--synthetic", action="store_true")
     parser.add_argument("--llm", default="none", help="Question writer for --synthetic (e.g. local); none = pseudo-queries.")
+    parser.add_argument("--train-minutes", type=float, default=5.0, help="Training time per model (finetune's own default: 5).")
+    parser.add_argument("--keep", type=Path, default=None, help="Keep each set's finetuned workspace copy here.")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     methods = [m for m in args.methods.split(",") if m]
-    results = {name: run_set(name, ws, q, level, args.share, args.seed, methods, args.synthetic, args.llm)
+    results = {name: run_set(name, ws, q, level, args.share, args.seed, methods, args.synthetic, args.llm,
+                             args.train_minutes, args.keep)
                for name, ws, q, level in args.set}
     for name, r in results.items():
         print(f"{name} ({r['protocol']}): {r['n_logged']} logged, {r['n_held']} held out; finetune "

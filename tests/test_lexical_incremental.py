@@ -198,3 +198,31 @@ def test_documents_follow_in_place_too(make_router, corpus_dir: Path) -> None:
     assert chunks.match("lifetimes owner", 5).scores and cache.full_builds == builds
     assert_same(chunks.match("lifetimes reference owner", 100),
                 build_index(catalog.chunks, "chunks", STOP).match("lifetimes reference owner", 100))
+
+
+def test_the_change_log_keeps_a_bounded_window(make_router, monkeypatch: pytest.MonkeyPatch) -> None:
+    from agentic_router.indexes import catalog_db
+
+    monkeypatch.setattr(catalog_db, "CHANGES_KEPT", 3)
+    router = make_router()
+    router.add_tools(tools(5))
+    catalog, cache = router.catalog, router.workspace.lexical
+    router.route("invoice record", k=3)
+    behind = catalog.version()
+    builds = cache.full_builds
+    for i in range(6):  # six versions, one tool each
+        router.add_tools([ToolSpec(name=f"extra_{i}", kind="external", description=f"Count the wombats of burrow {i}")])
+    now = catalog.version()
+    kept = {v for v, _, _ in catalog.db.changes_since(now - 3)}
+    assert kept == {now - 2, now - 1, now}  # the last three versions, whole
+    assert catalog.db.changes_since(now - 4) is None and catalog.db.changes_since(behind) is None
+    count = catalog.db._rows("SELECT COUNT(*) FROM changes")[0][0]
+    assert count == 3
+    # a reader further behind than the window reads whole, and still agrees with a fresh build
+    index = cache.get(catalog.cards, now, "cards", catalog.db.changes_since)
+    assert cache.full_builds == builds + 1 and "extra_0" in index.keys
+    same_as_full_build(index, router, "wombats of burrow 4")
+    router.add_tools([ToolSpec(name="extra_9", kind="external", description="Feed the quokkas")])
+    cache.get(catalog.cards, catalog.version(), "cards", catalog.db.changes_since)
+    assert cache.full_builds == builds + 1  # inside the window it follows in place again
+    assert router.route("feed quokkas", k=1)[0].name == "extra_9"
