@@ -203,6 +203,13 @@ def cached_vectors(cat: SyntheticCatalog, n: int, router: AgenticRouter, cache: 
     else:
         out = np.lib.format.open_memmap(partial, mode="w+", dtype=np.float32, shape=(n, dim))
         done = 0
+        for path in cache.glob(f"{key}-n*.npy"):  # a smaller finished cache is this one's prefix
+            rows = int(path.stem.rsplit("-n", 1)[1]) if ".partial" not in path.name else 0
+            if done < rows < n:
+                out[:rows] = np.load(path, mmap_mode="r")
+                done = rows
+        out.flush()
+        done_file.write_text(json.dumps({"done": done}))
     start, step = time.perf_counter(), 2048
     with tqdm(total=n, initial=done, desc=f"embed {n:,} cards", unit="card") as bar:
         for lo in range(done, n, step):

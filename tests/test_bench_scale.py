@@ -70,3 +70,24 @@ def test_end_to_end_tiny_catalog(tmp_path: Path) -> None:
     assert size["hit_at_1"] >= HIT_AT_1_FLOOR, size
     assert size["hit_at_5"] >= size["hit_at_1"]
     assert "| 300 |" in done.stdout  # the printed table
+
+
+def test_a_larger_vector_cache_starts_from_a_smaller_one(tmp_path: Path) -> None:
+    """Embedding 1M cards takes hours: the rows a finished smaller cache holds are copied, not embedded again."""
+    import numpy as np
+
+    from agentic_router import AgenticRouter
+
+    bench = _script()
+    cat, cache = bench.SyntheticCatalog(0), tmp_path / "cache"
+    cache.mkdir()
+    probe = AgenticRouter.open(tmp_path / "probe", llm_provider="none")
+    key = bench.vector_key(cat.seed, probe.view.tag)
+    marker = np.full((40, 384), 0.5, dtype=np.float32)  # not what the embedder would give: proves the copy
+    np.save(cache / f"{key}-n40.npy", marker)
+    vectors, _ = bench.cached_vectors(cat, 60, probe, cache)
+    assert vectors.shape == (60, 384)
+    assert np.array_equal(vectors[:40], marker)
+    assert np.allclose(np.linalg.norm(vectors[40:], axis=1), 1.0, atol=1e-4)  # the rest embedded for real
+    assert sorted(p.name for p in cache.iterdir()) == sorted([f"{key}-n40.npy", f"{key}-n60.npy"])
+    probe.close()
