@@ -1,1 +1,2 @@
-"""Network shells over the Python API: the HTTP service and the MCP server (thin; no routing logic here)."""
+"""Shells over the Python API: the HTTP service, the MCP server, and the command groups ``cli.py`` registers
+(thin; no routing logic here)."""
