@@ -2,7 +2,8 @@
 
 Every answer is built by the router layer (``router.payloads``), so ``POST /v1/route`` returns exactly what
 ``agentic-router route --json`` prints. What this module adds is what a network needs: keys and scopes
-(``serve.auth``), request bounds (``serve.limits``), metrics (``serve.metrics``) and concurrency.
+(``serve.auth``), request bounds (``serve.limits``), metrics (``serve.metrics``), JSON refusals
+(``serve.errors``) and concurrency.
 
 Concurrency: the router is not safe for concurrent writes, so writes (ingest, tools, deletions, model
 activation) take one lock while reads (route, query, listings) go on beside them. Every blocking call runs
@@ -27,14 +28,12 @@ from typing import Any, AsyncIterator, Callable, Literal, TypeVar
 
 from fastapi import Body, Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from agentic_router.indexes.documents import SourceDocument, document_from_row, load_paths
-from agentic_router.indexes.errors import CatalogError, InputError, ModelError, RouterError
+from agentic_router.indexes.errors import InputError
 from agentic_router.indexes.external import specs_from_rows
 from agentic_router.indexes.schema import TOOL_KINDS, ToolSpec
 from agentic_router.router.app import AgenticRouter
@@ -42,7 +41,8 @@ from agentic_router.router.batching import RoutePipeline
 from agentic_router.router.payloads import check_kinds, fetch_size, keep_kinds, models_json, route_json, tools_json
 from agentic_router.router.registry import BASE
 from agentic_router.serve.auth import ADMIN, READ, ApiKeys
-from agentic_router.serve.limits import BodyLimitMiddleware, Limits, UnsupportedUpload, parse_multipart, send_json
+from agentic_router.serve.errors import ContainErrors, install_error_handlers
+from agentic_router.serve.limits import BodyLimitMiddleware, Limits, UnsupportedUpload, parse_multipart
 from agentic_router.serve.metrics import Metrics, MetricsMiddleware
 
 logger = logging.getLogger(__name__)
@@ -50,7 +50,6 @@ T = TypeVar("T")
 UPLOADS = "uploads"  # inside the workspace: uploads are read from here, then removed
 SERVE_ENV = "AGENTIC_ROUTER_SERVE"  # how `serve --workers N` tells each worker what to open
 SERVICE_BATCH_MS = 2.0  # micro-batching window for question embeddings when the service opens the workspace
-STATUS_OF = ((UnsupportedUpload, 415), (InputError, 422), (CatalogError, 409), (ModelError, 422))
 
 
 class RouteRequest(BaseModel):
@@ -210,7 +209,7 @@ def create_app(router_or_workspace: AgenticRouter | str | Path, keys: ApiKeys | 
     app.add_middleware(BodyLimitMiddleware, limits=service.limits)
     app.add_middleware(ContainErrors)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
-    _install_error_handlers(app)
+    install_error_handlers(app)
 
     async def read_scope(authorization: str | None = Header(None, include_in_schema=False)) -> None:
         service.keys.require(authorization, READ)
@@ -373,60 +372,6 @@ def _documents_from_json(body: bytes, limits: Limits) -> list[SourceDocument]:
             raise InputError(f"row {i}: doc_id {doc.doc_id!r} is given twice with different content")
         docs[doc.doc_id] = doc
     return list(docs.values())
-
-
-def _install_error_handlers(app: FastAPI) -> None:
-    """Every refusal is JSON with one readable line: ``{"error": "..."}`` (plus ``errors`` for validation)."""
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = exc.errors()
-        first = errors[0] if errors else {}
-        if first.get("type") == "json_invalid":
-            return JSONResponse({"error": f"malformed JSON: {first.get('ctx', {}).get('error', 'cannot parse')}"}, 400)
-        if first.get("type") == "missing" and tuple(first.get("loc", ())) == ("body",):
-            return JSONResponse({"error": "the request body is empty; send a JSON document"}, 400)
-        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "body"
-        details = [{"loc": [str(p) for p in e.get("loc", ())], "msg": e.get("msg", "")} for e in errors[:20]]
-        return JSONResponse({"error": f"{where}: {first.get('msg', 'invalid')}", "errors": details}, 422)
-
-    @app.exception_handler(RouterError)
-    async def refused(_: Request, exc: RouterError) -> JSONResponse:
-        status = next((code for kind, code in STATUS_OF if isinstance(exc, kind)), 400)
-        return JSONResponse({"error": (str(exc).strip().splitlines() or [type(exc).__name__])[0]}, status)
-
-
-
-class ContainErrors:
-    """An unexpected failure becomes a JSON 500 here and goes no further. Left to Starlette's outermost
-    handler it would be re-raised to the server, which then drops the client's keep-alive connection and
-    fails its next request too."""
-
-    def __init__(self, app: Callable[..., Any]) -> None:
-        self.app = app
-
-    async def __call__(self, scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = False
-
-        async def tracked_send(message: dict[str, Any]) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, receive, tracked_send)
-        except Exception as exc:  # noqa: BLE001 - the last line of defence, logged with its traceback
-            logger.exception("request failed: %s %s", scope.get("method"), scope.get("path"))
-            if started:
-                raise
-            await send_json(send, 500, {"error": f"internal error ({type(exc).__name__}); see the service log"})
 
 
 _DOCUMENTS_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {
