@@ -1,7 +1,7 @@
 """`finetune` judged on requests it never saw, in one run with the baselines it must beat.
 
     .venv/bin/python scripts/finetune_protocol.py --set NAME WORKSPACE QUERIES LEVEL [--set ...]
-        [--share 0.2] [--seed 0] [--methods full] [--synthetic [--llm local]] [--train-minutes 5]
+        [--share 0.2] [--seed 0] [--methods full] [--synthetic [--llm local]] [--train-minutes M]
         [--keep DIR] [--json OUT]
 
 Router-log protocol (default): a seeded ``--share`` of a set's labelled requests is the log that
@@ -46,7 +46,7 @@ def _metrics(system, queries: list[LabelledQuery], level: str) -> dict:
 
 
 def run_set(name: str, workspace: str, queries_path: str, level: str, share: float, seed: int,
-            methods: list[str], synthetic: bool, llm_provider: str = "none", train_minutes: float = 5.0,
+            methods: list[str], synthetic: bool, llm_provider: str = "none", train_minutes: float | None = None,
             keep: Path | None = None) -> dict:
     queries = load_queries(queries_path)
     order = list(range(len(queries)))
@@ -71,7 +71,7 @@ def run_set(name: str, workspace: str, queries_path: str, level: str, share: flo
         start = time.perf_counter()
         log_path = _write(Path(tmp) / "logs.jsonl", logged) if logged else None
         report = finetune(view, from_queries=log_path, llm=router.llm if llm_provider != "none" else None,
-                          methods=methods, seed=seed, progress=True, max_seconds=train_minutes * 60)
+                          methods=methods, seed=seed, progress=True, max_seconds=train_minutes * 60 if train_minutes else None)
         out["finetune_seconds"] = round(time.perf_counter() - start, 1)
         out["finetune"] = report.to_dict()
         router.close()
@@ -94,7 +94,8 @@ def main() -> None:
     parser.add_argument("--methods", default="full")
     parser.add_argument("--synthetic", action="store_true")
     parser.add_argument("--llm", default="none", help="Question writer for --synthetic (e.g. local); none = pseudo-queries.")
-    parser.add_argument("--train-minutes", type=float, default=5.0, help="Training time per model (finetune's own default: 5).")
+    parser.add_argument("--train-minutes", type=float, default=None,
+                        help="Training time per model (default: finetune's own, 5 with logs, 30 synthetic).")
     parser.add_argument("--keep", type=Path, default=None, help="Keep each set's finetuned workspace copy here.")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()

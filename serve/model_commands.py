@@ -110,14 +110,15 @@ def train(ctx: click.Context, method: str, dataset_path: Path | None, epochs: in
 @click.option("--epochs", type=click.IntRange(1), default=None)
 @click.option("--max-steps", type=click.IntRange(1), default=None)
 @click.option("--threads", type=click.IntRange(1), default=None)
-@click.option("--train-minutes", type=click.FloatRange(0.1), default=5.0, show_default=True,
-              help="Training time per model; a full fine-tune stops after the step that passes it.")
+@click.option("--train-minutes", type=click.FloatRange(0.1), default=None,
+              help="Training time per model; a full fine-tune stops after the step that passes it. "
+                   "Default 5 with labelled requests, 30 with generated ones (one epoch on 2 cores).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--no-activate", is_flag=True, help="Report only; change nothing but the usage memory.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
 def finetune(ctx: click.Context, from_queries: Path | None, gen_llm: str | None, methods: str, heldout: float,
-             epochs: int | None, max_steps: int | None, threads: int | None, train_minutes: float, seed: int,
+             epochs: int | None, max_steps: int | None, threads: int | None, train_minutes: float | None, seed: int,
              no_activate: bool, as_json: bool) -> None:
     """Record, calibrate, train and activate what beats the current router on held-out requests."""
     from agentic_router.router.llms import load_llm
@@ -129,7 +130,7 @@ def finetune(ctx: click.Context, from_queries: Path | None, gen_llm: str | None,
     llm = load_llm(router.config.with_overrides(llm_provider=gen_llm) if gen_llm else router.config) if needs_llm else None
     report = run(router.view, from_queries=from_queries, llm=llm, methods=chosen, heldout_share=heldout, seed=seed,
                  activate_result=not no_activate, progress=not as_json, epochs=epochs, max_steps=max_steps,
-                 threads=threads, max_seconds=train_minutes * 60)
+                 threads=threads, max_seconds=train_minutes * 60 if train_minutes else None)
     if as_json:
         emit_json(report.to_dict())
         return

@@ -16,7 +16,9 @@ from agentic_router.cli import main
 from agentic_router.router.app import AgenticRouter
 from agentic_router.indexes.errors import InputError
 from agentic_router.indexes.schema import ToolSpec
-from agentic_router.training.finetune import finetune, split
+from agentic_router.router.scoring import Weights
+import agentic_router.training.finetune as finetune_module
+from agentic_router.training.finetune import SYNTHETIC_TRAIN_SECONDS, Candidate, finetune, split, synthetic_winner
 from agentic_router.training.evaluate import LabelledQuery
 from helpers import write_jsonl
 
@@ -147,3 +149,38 @@ def test_cli_finetune_json(codename_router, tmp_path: Path) -> None:
     assert out.exit_code == 0, out.output
     data = json.loads(out.output)
     assert data["mode"] == "logs" and data["recorded"] == 40 and data["candidates"][0]["name"] == "current"
+
+
+def test_generated_evidence_activates_only_what_ranks_better_at_the_top_and_no_worse_on_average() -> None:
+    current = Candidate("current", None, Weights(), hit1=0.80, mrr=0.88)
+
+    def trained(hit1: float, mrr: float) -> Candidate:
+        return Candidate("t", "t", Weights(), trained=True, hit1=hit1, mrr=mrr)
+
+    assert synthetic_winner(trained(0.81, 0.88), current)
+    assert not synthetic_winner(trained(0.80, 0.90), current)  # a tie at the top is not a reason to change
+    assert not synthetic_winner(trained(0.82, 0.87), current)  # better first, worse on average: keep
+    assert not synthetic_winner(trained(0.79, 0.86), current)
+
+
+def test_finetune_without_logs_generates_trains_one_epoch_budget_and_decides_on_generated_questions(
+        router, monkeypatch: pytest.MonkeyPatch) -> None:
+    budgets: list[float] = []
+    real_train = finetune_module.train_version
+
+    def observed(view, method, path, **settings):
+        budgets.append(settings["max_seconds"])
+        return real_train(view, method, path, **settings)
+
+    monkeypatch.setattr(finetune_module, "train_version", observed)
+    report = finetune(router.view, llm=None, methods=["full"], progress=False, max_steps=2, batch_size=8, threads=1)
+    assert report.mode == "synthetic" and report.warning and report.labelled == 0
+    assert budgets == [SYNTHETIC_TRAIN_SECONDS]  # a whole epoch by default, not the five minutes of the logs path
+    assert report.heldout > 0 and report.train > report.heldout
+    current, trained = report.candidates
+    assert current["name"] == "current" and trained["name"].startswith("finetune-full-")
+    as_candidates = [Candidate(c["name"], None, Weights(), hit1=c["hit@1"], mrr=c["mrr"]) for c in (current, trained)]
+    wins = synthetic_winner(as_candidates[1], as_candidates[0])
+    assert (report.activated == trained["name"]) == wins
+    assert router.registry.active()["embedder"] == (trained["name"] if wins else None)
+    assert not router.workspace.weights_path.exists()  # generated questions never move the weights

@@ -14,9 +14,12 @@ The order is the one the dev sets taught us:
    each trained embedder with them; the best one is activated only if it beats the current configuration
    there, and the figures it was judged on are printed.
 
-Without labelled requests the candidates are judged on generated held-out questions, which cannot show a
-loss on real requests; a trained model must then beat the current one clearly (a sign test), and the
-weights are left alone.
+Without labelled requests the candidates are judged on generated held-out questions, and the weights are
+left alone. Those questions cannot prove a gain: a synthetic epoch changes the first tool of only ~4% of
+them, so a sign test would need thousands of generated questions to see the +0.01 it brings on real ones
+(COVID-QA: +9/-3 on 312 generated questions, +24/-10 on the 1,380 real ones). They can still catch a model that
+training made worse, so a trained model is activated when it ranks them better at the top and no worse on
+average (higher hit@1, MRR not lower); `eval --compare` on real requests remains the check.
 """
 
 from __future__ import annotations
@@ -39,7 +42,6 @@ from agentic_router.training.calibrate import (
 )
 from agentic_router.training.dataset import RoutingDataset
 from agentic_router.training.evaluate import LabelledQuery, load_queries
-from agentic_router.training.fusion import clearly_better
 from agentic_router.training.generate import SYNTHETIC_WARNING, generate_dataset
 from agentic_router.training.logs import dataset_from_logs
 from agentic_router.training.pipeline import heldout_queries, train_version
@@ -56,6 +58,8 @@ MIN_LABELLED = 20  # below this, a held-out part says nothing: the requests only
 CALIBRATION_MAX = 1000  # training requests the weights are chosen on: plenty for a sign test, and 180 settings
 # are re-scored on each, which at 3,200 requests took minutes
 TRAIN_SECONDS = 300.0  # per trained model, so that finetune on thousands of requests stays near ten minutes
+SYNTHETIC_TRAIN_SECONDS = 1800.0  # one epoch over SYNTHETIC_MAX generated questions on 2 cores (COVID-QA: 69
+# steps, 25 min); five minutes stop after ~10 steps, which moved nothing on real questions
 SYNTHETIC_MAX = 2000  # generated questions: enough for one epoch to move the model, ~5 min of training on 2 cores
 
 
@@ -104,7 +108,6 @@ def finetune(view: "RouterView", *, from_queries: Path | None = None, llm: "LLM 
              methods: Sequence[str] = ("full",), heldout_share: float = HELDOUT_SHARE, seed: int = 0,
              activate_result: bool = True, progress: bool = True, **train_settings: Any) -> FinetuneReport:
     """Run the pipeline on ``view``'s catalog; ``train_settings`` go to the trainers (epochs, threads, ...)."""
-    train_settings.setdefault("max_seconds", TRAIN_SECONDS)
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         raise InputError(f"unknown method {unknown[0]!r}; finetune trains {', '.join(METHODS)}")
@@ -115,8 +118,10 @@ def finetune(view: "RouterView", *, from_queries: Path | None = None, llm: "LLM 
     level = "document" if view.catalog.count_documents() else "tool"
     labelled = labelled_requests(view, from_queries, level)
     if any(q.gold for q in labelled):
+        train_settings["max_seconds"] = train_settings.get("max_seconds") or TRAIN_SECONDS
         return _from_logs(view, labelled, from_queries, level, methods, heldout_share, seed, activate_result,
                           progress, train_settings)
+    train_settings["max_seconds"] = train_settings.get("max_seconds") or SYNTHETIC_TRAIN_SECONDS
     return _synthetic(view, llm, level, methods, seed, activate_result, progress, train_settings)
 
 
@@ -235,21 +240,27 @@ def _synthetic(view: "RouterView", llm: "LLM | None", level: str, methods: Seque
     _judge(view, candidates, held, level, progress)
     report.candidates = [c.row() for c in candidates]
     current = candidates[0]
-    winners = [c for c in candidates[1:] if c.hit1 > current.hit1 and clearly_better(c.fixed, c.broken)]
+    winners = [c for c in candidates[1:] if synthetic_winner(c, current)]
     if not winners:
-        report.decisions.append("kept the current configuration: no trained model beat it clearly on the "
-                                "generated held-out questions")
+        report.decisions.append("kept the current configuration: no trained model ranked the generated "
+                                "held-out questions better (hit@1 and MRR)")
         return report
     best = max(winners, key=lambda c: (c.hit1, c.mrr))
     report.chosen = best.name
-    report.decisions.append(f"{best.name} beats the current configuration clearly on {len(held)} generated "
-                            f"held-out questions: hit@1 {best.hit1:.3f} vs {current.hit1:.3f} "
+    report.decisions.append(f"{best.name} ranks the {len(held)} generated held-out questions better: hit@1 "
+                            f"{best.hit1:.3f} vs {current.hit1:.3f}, MRR {best.mrr:.3f} vs {current.mrr:.3f} "
                             f"(fixed {best.fixed}, broken {best.broken})")
     if activate_result:
         activate(view.workspace, best.name, progress=progress)
         report.activated = best.name
         report.decisions.append(f"activated {best.name}; check it on real requests with `eval --compare`")
     return report
+
+
+def synthetic_winner(candidate: Candidate, current: Candidate) -> bool:
+    """On generated evidence, activate what ranks better at the top and no worse on average: those questions
+    can expose a loss but are too few and too easy to prove a real gain (see the module docstring)."""
+    return candidate.hit1 > current.hit1 and candidate.mrr >= current.mrr
 
 
 def record(view: "RouterView", queries: Sequence[LabelledQuery]) -> int:
