@@ -15,11 +15,12 @@ The order is the one the dev sets taught us:
    there, and the figures it was judged on are printed.
 
 Without labelled requests the candidates are judged on generated held-out questions, and the weights are
-left alone. Those questions cannot prove a gain: a synthetic epoch changes the first tool of only ~4% of
-them, so a sign test would need thousands of generated questions to see the +0.01 it brings on real ones
-(COVID-QA: +9/-3 on 312 generated questions, +24/-10 on the 1,380 real ones). They can still catch a model that
-training made worse, so a trained model is activated when it ranks them better at the top and no worse on
-average (higher hit@1, MRR not lower); `eval --compare` on real requests remains the check.
+left alone. Those questions cannot prove a gain: a synthetic epoch changes the first tool of only 3-4% of
+them, so a sign test would need thousands to see the +0.01 it brings on real ones (COVID-QA: +9/-3 on 312
+generated questions, +24/-10 on the 1,380 real ones). They can still refuse a model they rank worse, so a
+trained model is activated when it ranks them better at the top and no worse on average (higher hit@1,
+MRR not lower), the rule of the logs path. On the three dev sets this never lowered real hit@1 (README);
+`eval --compare` on real requests remains the check.
 """
 
 from __future__ import annotations
