@@ -201,7 +201,7 @@ def feedback(ctx: click.Context, query_text: str | None, tool: str | None, from_
         rows, source = [(query_text, tool)], "feedback"
     router = open_router(ctx)
     added = router.record_requests(rows, source=source)
-    total = router.catalog.count_memory()
+    total = router.catalog.usage.count()
     if as_json:
         emit_json({"recorded": added, "already_known": len(rows) - added, "memory": total})
         return

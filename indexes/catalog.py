@@ -6,8 +6,8 @@ removals and re-embeddings all go through ``Catalog``; the retriever asks it for
 - ``CatalogDB`` (``indexes.catalog_db``, one per workspace): documents, tools, recorded requests and a
   version counter that derived indexes (BM25) follow.
 - ``Catalog``: those rows seen through one embedder's vectors: a ``cards`` collection (one vector per tool
-  card), a ``chunks`` collection (every document chunk, with ``doc_id`` metadata) and a ``memory``
-  collection (recorded requests, by the question embedder). Vectors of different embedders cannot be
+  card), a ``chunks`` collection (every document chunk, with ``doc_id`` metadata) and the usage memory
+  (``indexes.memory``: recorded requests, by the question embedder). Vectors of different embedders cannot be
   mixed, so each embedder has its own collections, named after it; another embedder's view of the same
   rows is another ``Catalog`` over the same ``CatalogDB`` (``Workspace.catalog``), which copies nothing.
 
@@ -17,16 +17,16 @@ crash is harmless (every hit is checked against SQLite) and is replaced by the n
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-from agentic_router.indexes.card_matrix import CardMatrix, CardMatrixCache, scan
+from agentic_router.indexes.card_matrix import CardMatrix, CardMatrixCache
 from agentic_router.indexes.catalog_db import (CatalogDB, delete_document_rows, delete_tool_rows, write_changes,
                                                write_mcp_server, write_tools)
 from agentic_router.indexes.errors import CatalogError
-from agentic_router.indexes.schema import IngestReport, ToolSpec, stable_hash
+from agentic_router.indexes.memory import UsageMemory
+from agentic_router.indexes.schema import IngestReport, ToolSpec
 from agentic_router.indexes.store import collection, delete_ids, iter_collection, upsert
 
 if TYPE_CHECKING:
@@ -35,7 +35,6 @@ if TYPE_CHECKING:
     from llama_index.core.schema import TextNode
 
 SPEC_CACHE_MAX = 100_000  # tool rows kept between routes of one catalog version
-MEMORY_EXACT_MAX = 50_000  # recorded requests searched exactly in process (75 MB of float32 at 384 dims)
 
 
 class Catalog:
@@ -48,11 +47,8 @@ class Catalog:
         self.query_tag = query_tag or tag
         self.cards: "Collection" = collection(client, f"tools__{tag}")
         self.chunks: "Collection" = collection(client, f"chunks__{tag}")
-        # Usage memory: vectors of recorded requests, made by the *question* embedder (an adapter included),
-        # since they are compared with questions.
-        self.memory: "Collection" = collection(client, f"memory__{self.query_tag}")
         self.max_batch = client.get_max_batch_size()
-        self._memory_cache: tuple[tuple[int, int], tuple[list[str], list[str], np.ndarray]] | None = None
+        self.usage = UsageMemory(db, client, self.query_tag, self.max_batch)
         self._card_matrix = CardMatrixCache()
         self._specs: tuple[int, dict[str, ToolSpec | None]] = (-1, {})  # (version, name -> row or None)
         self._counts: tuple[int, int, int] | None = None  # (version, tools, chunks) for routes
@@ -164,54 +160,6 @@ class Catalog:
     def count_chunks(self) -> int:
         return self.chunks.count()
 
-    def count_memory(self) -> int:
-        return self.memory.count()
-
-    def nearest_memory(self, qvec: np.ndarray, n: int) -> list[tuple[str, str, float]]:
-        """``(request id, tool, similarity)`` of the ``n`` recorded requests nearest to ``qvec``, best first.
-
-        Up to ``MEMORY_EXACT_MAX`` recorded requests are searched exactly in an in-process matrix (a
-        fraction of a millisecond; two Chroma calls cost ~6 ms at 2,000), refreshed when the SQLite stamp
-        of the recorded requests moves; beyond that, or while the vectors are being filled, Chroma answers."""
-        if n <= 0:
-            return []
-        exact = self._memory_matrix()
-        if exact is None:
-            count = self.memory.count()
-            if not count:
-                return []
-            res = self.memory.query(query_embeddings=[qvec.tolist()], n_results=min(n, count),
-                                    include=["metadatas", "distances"])
-            return [(rid, str((meta or {}).get("tool", "")), 1.0 - float(dist))
-                    for rid, meta, dist in zip(res["ids"][0], res["metadatas"][0], res["distances"][0])]
-        ids, tools, vectors = exact
-        if not ids:
-            return []
-        q = np.asarray(qvec, dtype=np.float32)
-        sims = scan(vectors, (q / (np.linalg.norm(q) or 1.0)).reshape(1, -1))[0]
-        n = min(n, len(ids))
-        top = np.argpartition(-sims, n - 1)[:n]
-        top = top[np.argsort(-sims[top], kind="stable")]
-        return [(ids[i], tools[i], float(sims[i])) for i in top]
-
-    def _memory_matrix(self) -> tuple[list[str], list[str], np.ndarray] | None:
-        stamp = self.db.feedback_stamp()
-        if stamp[0] > MEMORY_EXACT_MAX:
-            return None
-        cached = self._memory_cache
-        if cached is not None and cached[0] == stamp:
-            return cached[1]
-        rows = list(iter_collection(self.memory, ("metadatas", "embeddings")))
-        if len(rows) != stamp[0]:
-            return None  # vectors and rows disagree (a sync is filling them): do not cache a partial copy
-        vectors = np.asarray([r["embedding"] for r in rows], dtype=np.float32)
-        if not rows:
-            vectors = vectors.reshape(0, 0)
-        vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-        matrix = ([r["id"] for r in rows], [str((r["metadata"] or {}).get("tool", "")) for r in rows], vectors)
-        self._memory_cache = (stamp, matrix)
-        return matrix
-
     def iter_chunks(self, include: Sequence[str] = ("documents", "metadatas")) -> Iterator[dict[str, Any]]:
         """Every chunk row: ``{"id", "document", "metadata", "embedding"}``."""
         return iter_collection(self.chunks, include)
@@ -282,28 +230,14 @@ class Catalog:
 
     def record(self, rows: Sequence[tuple[str, str]], embed_queries: Callable[[list[str]], list[list[float]]],
                source: str = "feedback") -> int:
-        """Remember which tool served each ``(request, tool)``; every tool must be in the catalog. Vectors
-        first, then the rows; recording the same pair again changes nothing. Returns how many were new."""
+        """Remember which tool served each ``(request, tool)`` in the usage memory; every tool must be in the
+        catalog, or nothing is recorded. Returns how many pairs were new."""
         names = sorted({tool for _, tool in rows})
         known = self.get_tools(names)
         unknown = [n for n in names if n not in known]
         if unknown:
             raise CatalogError(f"unknown tool {unknown[0]!r}" + (f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""))
-        fresh: dict[str, tuple[str, str]] = {}
-        for query, tool in rows:
-            rid = stable_hash(query, tool)
-            fresh.setdefault(rid, (query, tool))
-        have = self.db.known_requests(list(fresh))
-        todo = [(rid, q, t) for rid, (q, t) in fresh.items() if rid not in have]
-        if not todo:
-            return 0
-        upsert(self.memory, ids=[r[0] for r in todo], embeddings=embed_queries([r[1] for r in todo]),
-               metadatas=[{"tool": r[2]} for r in todo], documents=[r[1] for r in todo], max_batch=self.max_batch)
-        now = time.time()
-        with self.db.transaction() as conn:
-            conn.executemany("INSERT OR IGNORE INTO feedback (id, query, tool, source, created) VALUES (?,?,?,?,?)",
-                             [(rid, q, t, source, now) for rid, q, t in todo])
-        return len(todo)
+        return self.usage.add(rows, embed_queries, source)
 
     def delete_tools(self, names: Sequence[str]) -> list[str]:
         """Remove external tools, all or none; a document's tools go only with their document.
@@ -349,8 +283,7 @@ class Catalog:
         BM25 index rebuilt between the commit and this removal would still hold their texts."""
         delete_ids(self.chunks, chunk_ids, self.max_batch)
         delete_ids(self.cards, names, self.max_batch)
-        if names:
-            self.memory.delete(where={"tool": {"$in": names}})
+        self.usage.forget_tools(names)
         with self.db.transaction() as conn:
             write_changes(conn, "cards", names)
             write_changes(conn, "chunks", list(doc_ids))
@@ -397,12 +330,7 @@ class Catalog:
         if missing:
             self._upsert_cards(missing, embed([s.card() for s in missing]))
         if embed_queries is not None:
-            have_memory = {row["id"] for row in iter_collection(self.memory, ())}
-            todo_memory = [r for r in self.db.feedback() if r[0] not in have_memory]
-            if todo_memory:
-                upsert(self.memory, ids=[r[0] for r in todo_memory], embeddings=embed_queries([r[1] for r in todo_memory]),
-                       metadatas=[{"tool": r[2]} for r in todo_memory], documents=[r[1] for r in todo_memory],
-                       max_batch=self.max_batch)
+            self.usage.fill(embed_queries)
         have = {row["id"] for row in self.iter_chunks(include=())}
         todo = [node for node_id, node in expected_chunks.items() if node_id not in have]
         # A replica must not drop chunks another replica has written for a document it is about to commit.

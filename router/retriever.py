@@ -121,7 +121,7 @@ class ToolRetriever(BaseRetriever):
                 evidence.lex_docs = self.lexical.get(catalog.chunks, version, "chunks", log).match(
                     query, self.chunk_candidates)
         if self.weights.memory_weight > 0:
-            evidence.memory = catalog.nearest_memory(qvec, MEMORY_NEIGHBOURS)
+            evidence.memory = catalog.usage.nearest(qvec, MEMORY_NEIGHBOURS)
         found = set(evidence.card) | set(evidence.lex_cards.scores) | {tool for _, tool, _ in evidence.memory}
         evidence.specs = catalog.get_tools(sorted(found), version)
         doc_ids = sorted(set(evidence.chunk) | set(evidence.lex_docs.scores))

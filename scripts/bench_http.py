@@ -1,6 +1,7 @@
 """Throughput and latency of ``POST /v1/route`` over real HTTP, on a synthetic catalog of N tools.
 
-    .venv/bin/python scripts/bench_http.py [--tools 10000] [--clients 16] [--requests 2000] [--client raw] [--json OUT]
+    .venv/bin/python scripts/bench_http.py [--tools 10000] [--clients 16] [--requests 2000] [--client raw]
+                                           [--workers N] [--json OUT]
 
 Starts ``agentic-router serve`` on a free loopback port over a workspace holding N synthetic tools
 (descriptions varied from templates; built once through ``POST /v1/tools`` and reused by later runs), then
@@ -8,6 +9,10 @@ Starts ``agentic-router serve`` on a free loopback port over a workspace holding
 latency, errors, hit@1 against the tool each question was written for (a sanity check, not a benchmark),
 CPU time per request of the service and of the load generator (both share the machine's cores), and the
 machine's load average, since a shared machine moves every figure.
+
+``--workers N`` (or ``--chroma``) serves from a ``chroma run`` server the script starts on loopback, as
+``serve --workers`` requires; the service's CPU then counts every worker process, and the Chroma server's
+CPU is reported beside it.
 """
 
 from __future__ import annotations
@@ -65,15 +70,37 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(workspace: Path, port: int, batch_ms: float, threads: int, log: Path
-                 ) -> tuple[subprocess.Popen, float]:
+def start_chroma(data: Path, log: Path) -> tuple[subprocess.Popen, str]:
+    """A ``chroma run`` server on a free loopback port, for ``serve --chroma-url``."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with log.open("ab") as out:
+        proc = subprocess.Popen([str(Path(sys.executable).with_name("chroma")), "run", "--path", str(data),
+                                 "--host", "127.0.0.1", "--port", str(port)], stdout=out, stderr=out)
+    start = time.perf_counter()
+    while time.perf_counter() - start < 120:
+        if proc.poll() is not None:
+            raise SystemExit(f"error: the Chroma server exited ({proc.returncode}); see {log}")
+        try:
+            if httpx.get(url + "/api/v2/heartbeat", timeout=2).status_code == 200:
+                return proc, url
+        except httpx.TransportError:
+            pass
+        time.sleep(0.25)
+    proc.kill()
+    raise SystemExit(f"error: the Chroma server was not up after 120 s; see {log}")
+
+
+def start_server(workspace: Path, port: int, batch_ms: float, threads: int, log: Path,
+                 chroma_url: str | None = None, workers: int = 1) -> tuple[subprocess.Popen, float]:
     env = {k: v for k, v in os.environ.items() if k not in ("AGENTIC_ROUTER_READ_KEY", "AGENTIC_ROUTER_ADMIN_KEY")}
     env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    command = [CLI, "--workspace", str(workspace), "--llm", "none", "serve", "--port", str(port),
+               "--batch-ms", str(batch_ms), "--threads", str(threads), "--workers", str(workers)]
+    command += ["--chroma-url", chroma_url] if chroma_url else []
     start = time.perf_counter()
     with log.open("ab") as out:
-        proc = subprocess.Popen([CLI, "--workspace", str(workspace), "--llm", "none", "serve", "--port", str(port),
-                                 "--batch-ms", str(batch_ms), "--threads", str(threads)], stdout=out, stderr=out,
-                                env=env)
+        proc = subprocess.Popen(command, stdout=out, stderr=out, env=env)
     url = f"http://127.0.0.1:{port}"
     while time.perf_counter() - start < 600:
         if proc.poll() is not None:
@@ -162,12 +189,20 @@ def stop_server(proc: subprocess.Popen) -> None:
         proc.kill()
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (the service, or this load generator)."""
+def cpu_seconds(pid: int, children: bool = True) -> float:
+    """User + system CPU time so far of a process and (by default) its live children: the service and its
+    workers, or the Chroma server. This load generator counts itself only, not the servers it started."""
     import psutil
 
-    times = psutil.Process(pid).cpu_times()
-    return times.user + times.system
+    total = 0.0
+    parent = psutil.Process(pid)
+    for proc in [parent, *(parent.children(recursive=True) if children else [])]:
+        try:
+            times = proc.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
 
 
 def percentile(sorted_values: list[float], q: float) -> float:
@@ -185,19 +220,30 @@ def main() -> None:
                         help="default: bench-results/bench-http/ws-<tools> (built once, reused)")
     parser.add_argument("--client", choices=("httpx", "raw"), default="httpx",
                         help="load generator: httpx (~2 ms CPU per request on this box) or a minimal raw-socket one")
+    parser.add_argument("--workers", type=int, default=1, help="service processes (serve --workers; implies --chroma)")
+    parser.add_argument("--chroma", action="store_true", help="serve from a Chroma server this script starts")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", dest="json_out", type=Path, default=None)
     args = parser.parse_args()
 
-    workspace = args.workspace or ROOT / "bench-results" / "bench-http" / f"ws-{args.tools}"
+    shared = args.chroma or args.workers > 1
+    suffix = "-chroma" if shared else ""
+    workspace = args.workspace or ROOT / "bench-results" / "bench-http" / f"ws-{args.tools}{suffix}"
     workspace.parent.mkdir(parents=True, exist_ok=True)
     rows = synthetic_tools(args.tools)
+    chroma, chroma_url = (start_chroma(workspace.parent / f"chroma-{args.tools}", workspace.parent / "chroma.log")
+                          if shared else (None, None))
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    proc, ready_s = start_server(workspace, port, args.batch_ms, args.threads,
-                                 workspace.parent / f"server-{args.tools}.log")
+    try:
+        proc, ready_s = start_server(workspace, port, args.batch_ms, args.threads,
+                                     workspace.parent / f"server-{args.tools}{suffix}.log", chroma_url, args.workers)
+    except BaseException:
+        if chroma is not None:
+            stop_server(chroma)
+        raise
     result: dict[str, object] = {"tools": args.tools, "clients": args.clients, "batch_ms": args.batch_ms,
-                                 "threads": args.threads,
+                                 "threads": args.threads, "workers": args.workers, "chroma_server": shared,
                                  "server_ready_s": round(ready_s, 1)}
     try:
         with httpx.Client(base_url=url, timeout=None) as http:
@@ -215,9 +261,12 @@ def main() -> None:
         run = load_raw if args.client == "raw" else load
         asyncio.run(run(url, questions[:100], args.clients))  # warm-up: caches, connections, batcher
         load_before = os.getloadavg()[0]
-        server_cpu, own_cpu = cpu_seconds(proc.pid), cpu_seconds(os.getpid())
+        server_cpu, own_cpu = cpu_seconds(proc.pid), cpu_seconds(os.getpid(), children=False)
+        chroma_cpu = cpu_seconds(chroma.pid) if chroma is not None else 0.0
         latencies, errors, hits, wall = asyncio.run(run(url, questions[100:], args.clients))
-        server_cpu, own_cpu = cpu_seconds(proc.pid) - server_cpu, cpu_seconds(os.getpid()) - own_cpu
+        server_cpu, own_cpu = cpu_seconds(proc.pid) - server_cpu, cpu_seconds(os.getpid(), children=False) - own_cpu
+        if chroma is not None:
+            result["chroma_cpu_ms_per_request"] = round(1000 * (cpu_seconds(chroma.pid) - chroma_cpu) / len(latencies), 2)
         latencies.sort()
         result.update(client=args.client, requests=len(latencies), errors=errors, seconds=round(wall, 2),
                       server_cpu_ms_per_request=round(1000 * server_cpu / len(latencies), 2),
@@ -232,6 +281,8 @@ def main() -> None:
         result["questions_per_encoder_call"] = round(asked / calls, 1) if calls else None
     finally:
         stop_server(proc)
+        if chroma is not None:
+            stop_server(chroma)
     print(json.dumps(result))
     if args.json_out:
         args.json_out.parent.mkdir(parents=True, exist_ok=True)

@@ -85,11 +85,9 @@ def serve(ctx: click.Context, host: str, port: int, chroma_url: str | None, work
         uvicorn.run(create_app(router, keys=keys), **options)
         return
     import os
-
-    from agentic_router.serve.http import SERVE_ENV
-
     import shutil
 
+    from agentic_router.serve.http import SERVE_ENV
     from agentic_router.serve.metrics import MULTIPROC_ENV
 
     overrides = {k: v for k, v in ctx.find_root().obj["overrides"].items() if v is not None}

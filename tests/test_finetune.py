@@ -84,7 +84,7 @@ def test_finetune_from_logs_records_judges_on_held_out_and_activates_only_a_winn
     report = finetune(codename_router.view, from_queries=logs, methods=["full"], heldout_share=0.25,
                       progress=False, max_steps=4, batch_size=8, threads=1)
     assert report.mode == "logs" and report.labelled == 40 and report.unanswerable == 1
-    assert report.recorded == 40 and codename_router.catalog.count_memory() == 40
+    assert report.recorded == 40 and codename_router.catalog.usage.count() == 40
     assert (report.train, report.heldout) == (30, 10)
     names = [c["name"] for c in report.candidates]
     assert names[0] == "current" and any(n.startswith("finetune-full-") for n in names)

@@ -38,7 +38,7 @@ def test_a_recorded_request_routes_its_tool_first_at_once(tools_router) -> None:
     assert before[0] != "send_email"  # the premise: without memory the router gets it wrong
     assert tools_router.feedback(REQUEST, "send_email") is True
     assert tools_router.feedback(REQUEST, "send_email") is False  # the same pair again changes nothing
-    assert tools_router.catalog.count_memory() == 1
+    assert tools_router.catalog.usage.count() == 1
     assert tools_router.route(REQUEST, k=4)[0].name == "send_email"
     assert tools_router.route(PARAPHRASE, k=4)[0].name == "send_email"
     # an unrelated request is not pulled towards the remembered tool
@@ -58,7 +58,7 @@ def test_feedback_refuses_unknown_tools_and_empty_requests(tools_router) -> None
         tools_router.feedback(REQUEST, "nope")
     with pytest.raises(InputError, match="the question is empty"):
         tools_router.feedback("  ", "send_email")
-    assert tools_router.catalog.count_memory() == 0  # nothing half-written
+    assert tools_router.catalog.usage.count() == 0  # nothing half-written
 
 
 def test_a_document_id_stands_for_its_vector_tool(router) -> None:
@@ -96,7 +96,7 @@ def test_a_new_embedder_gets_the_memory_re_embedded(tools_router) -> None:
     tools_router.registry.register(ModelVersion(name="ft1", method="full", base="base", path="ft1/model"))
     activate(tools_router.workspace, "ft1")
     fresh = tools_router.workspace.view()
-    assert fresh.embedder_version == "ft1" and fresh.catalog.count_memory() == 1
+    assert fresh.embedder_version == "ft1" and fresh.catalog.usage.count() == 1
     assert fresh.route(PARAPHRASE, k=4)[0].name == "send_email"
     assert sync_collections(fresh)["cards_embedded"] == 0
 
