@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from agentic_router.indexes.errors import CatalogError, InputError, ModelError, RouterError
-from agentic_router.serve.limits import UnsupportedUpload, send_json
+from agentic_router.serve.limits import UnsupportedUpload, WatchedSend, send_json
 
 logger = logging.getLogger(__name__)
 STATUS_OF = ((UnsupportedUpload, 415), (InputError, 422), (CatalogError, 409), (ModelError, 422))
@@ -59,17 +59,11 @@ class ContainErrors:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = False
-
-        async def tracked_send(message: dict[str, Any]) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
+        watched = WatchedSend(send)
         try:
-            await self.app(scope, receive, tracked_send)
+            await self.app(scope, receive, watched)
         except Exception as exc:  # noqa: BLE001 - the last line of defence, logged with its traceback
             logger.exception("request failed: %s %s", scope.get("method"), scope.get("path"))
-            if started:
+            if watched.started:
                 raise
             await send_json(send, 500, {"error": f"internal error ({type(exc).__name__}); see the service log"})

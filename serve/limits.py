@@ -72,7 +72,6 @@ class BodyLimitMiddleware:
                 await send_json(send, 413, {"error": BodyTooLarge(limit).detail}, close=True)
                 return
         received = 0
-        started = False
 
         async def counted_receive() -> dict[str, Any]:
             nonlocal received
@@ -83,16 +82,25 @@ class BodyLimitMiddleware:
                     raise BodyTooLarge(limit)
             return message
 
-        async def tracked_send(message: dict[str, Any]) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
+        watched = WatchedSend(send)
         try:
-            await self.app(scope, counted_receive, tracked_send)
+            await self.app(scope, counted_receive, watched)
         except BodyTooLarge as exc:
-            if not started:
+            if not watched.started:
                 await send_json(send, 413, {"error": exc.detail}, close=True)
+
+
+class WatchedSend:
+    """An ASGI ``send`` that remembers whether the response has begun: a middleware catching a failure may
+    answer with its own JSON response only before that, never in the middle of another one."""
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+        self.started = False
+
+    async def __call__(self, message: dict[str, Any]) -> None:
+        self.started = self.started or message["type"] == "http.response.start"
+        await self.send(message)
 
 
 async def send_json(send: Send, status: int, payload: dict[str, Any], close: bool = False) -> None:
