@@ -77,18 +77,24 @@ def start_chroma(data: Path, log: Path) -> tuple[subprocess.Popen, str]:
     with log.open("ab") as out:
         proc = subprocess.Popen([str(Path(sys.executable).with_name("chroma")), "run", "--path", str(data),
                                  "--host", "127.0.0.1", "--port", str(port)], stdout=out, stderr=out)
+    wait_ready(proc, url + "/api/v2/heartbeat", 120, "the Chroma server", log)
+    return proc, url
+
+
+def wait_ready(proc: subprocess.Popen, probe: str, seconds: float, what: str, log: Path) -> None:
+    """Poll ``probe`` until it answers 200; a process that exits or stays unready ends the run with its log."""
     start = time.perf_counter()
-    while time.perf_counter() - start < 120:
+    while time.perf_counter() - start < seconds:
         if proc.poll() is not None:
-            raise SystemExit(f"error: the Chroma server exited ({proc.returncode}); see {log}")
+            raise SystemExit(f"error: {what} exited ({proc.returncode}); see {log}")
         try:
-            if httpx.get(url + "/api/v2/heartbeat", timeout=2).status_code == 200:
-                return proc, url
+            if httpx.get(probe, timeout=2).status_code == 200:
+                return
         except httpx.TransportError:
             pass
         time.sleep(0.25)
     proc.kill()
-    raise SystemExit(f"error: the Chroma server was not up after 120 s; see {log}")
+    raise SystemExit(f"error: {what} was not ready after {seconds:.0f} s; see {log}")
 
 
 def start_server(workspace: Path, port: int, batch_ms: float, threads: int, log: Path,
@@ -101,18 +107,8 @@ def start_server(workspace: Path, port: int, batch_ms: float, threads: int, log:
     start = time.perf_counter()
     with log.open("ab") as out:
         proc = subprocess.Popen(command, stdout=out, stderr=out, env=env)
-    url = f"http://127.0.0.1:{port}"
-    while time.perf_counter() - start < 600:
-        if proc.poll() is not None:
-            raise SystemExit(f"error: the server exited ({proc.returncode}); see {log}")
-        try:
-            if httpx.get(url + "/readyz", timeout=2).status_code == 200:
-                return proc, time.perf_counter() - start
-        except httpx.TransportError:
-            pass
-        time.sleep(0.25)
-    proc.kill()
-    raise SystemExit(f"error: the server was not ready after 600 s; see {log}")
+    wait_ready(proc, f"http://127.0.0.1:{port}/readyz", 600, "the server", log)
+    return proc, time.perf_counter() - start
 
 
 async def load(url: str, questions: list[tuple[str, str]], clients: int) -> tuple[list[float], int, int, float]:
