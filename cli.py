@@ -18,7 +18,7 @@ from agentic_router.indexes.config import HOME_ENV, LLM_PROVIDERS
 from agentic_router.indexes.errors import RouterError
 from agentic_router.indexes.schema import TOOL_KINDS
 from agentic_router.serve import model_commands, service_commands
-from agentic_router.serve.shell import emit_json, open_router
+from agentic_router.serve.shell import emit_json, json_mode, open_router
 
 
 class _Group(click.Group):
@@ -73,6 +73,7 @@ def main(ctx: click.Context, workspace: Path | None, verbose: bool, **overrides:
 @click.option("--replace", is_flag=True, help="Update documents whose doc_id exists with other content.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
+@json_mode("as_json")
 def ingest(ctx: click.Context, paths: tuple[str, ...], replace: bool, as_json: bool) -> None:
     """Index files, folders or JSONL documents: three tools per document."""
     report = open_router(ctx).ingest(list(paths), replace=replace, progress=not as_json)
@@ -94,26 +95,44 @@ def tools() -> None:
 @click.option("--mcp-command", default=None, help='Register the tools of an MCP server started as "CMD ARGS..." (stdio).')
 @click.option("--mcp-url", default=None, help="Register the tools of an MCP server at this streamable-HTTP URL.")
 @click.option("--server-name", default=None, help="Prefix of the server's tools (NAME__tool); default: its own name.")
+@click.option("--fix-names", is_flag=True,
+              help="Rename catalog names that clients refuse (e.g. 'getPM2.5Level' -> 'getPM2_5Level') "
+                   "instead of refusing the file; the original stays as the tool's title.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
+@json_mode("as_json")
 def tools_add(ctx: click.Context, catalog: Path | None, replace: bool, mcp_command: str | None, mcp_url: str | None,
-              server_name: str | None) -> None:
+              server_name: str | None, fix_names: bool, as_json: bool) -> None:
     """Register external tools from a JSONL catalog, or every tool of an MCP server."""
     if sum(x is not None for x in (catalog, mcp_command, mcp_url)) != 1:
         raise click.UsageError("give one of CATALOG, --mcp-command or --mcp-url")
     if catalog is None:
-        _echo_sync(open_router(ctx).add_mcp_server(mcp_command, mcp_url, name=server_name, replace=replace))
+        result = open_router(ctx).add_mcp_server(mcp_command, mcp_url, name=server_name, replace=replace)
+        if as_json:
+            emit_json(result)
+            if "error" in result:
+                ctx.exit(1)
+            return
+        _echo_sync(result)
         return
-    report = open_router(ctx).add_tools(catalog, replace=replace)
+    report = open_router(ctx).add_tools(catalog, replace=replace, fix_names=fix_names)
+    if as_json:
+        emit_json({"added": report.added, "replaced": report.replaced, "unchanged": report.unchanged})
+        return
     click.echo(f"added {len(report.added)}, replaced {len(report.replaced)}, unchanged {len(report.unchanged)} tool(s)")
 
 
 @tools.command("sync")
 @click.option("--server-name", default=None, help="Only this MCP server (default: every registered one).")
+@click.option("--json", "as_json", is_flag=True, help="Print one report per server as a JSON list.")
 @click.pass_context
-def tools_sync(ctx: click.Context, server_name: str | None) -> None:
+@json_mode("as_json")
+def tools_sync(ctx: click.Context, server_name: str | None, as_json: bool) -> None:
     """List registered MCP servers again: add new tools, re-embed changed ones, remove vanished ones."""
     results = open_router(ctx).sync_mcp_servers(server_name)
-    for result in results:
+    if as_json:
+        emit_json(results)
+    for result in results if not as_json else []:
         _echo_sync(result)
     failed = [r for r in results if "error" in r]
     if failed:
@@ -132,6 +151,7 @@ def _echo_sync(result: dict[str, Any]) -> None:
 @click.option("--kind", type=click.Choice(TOOL_KINDS))
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
+@json_mode("as_json")
 def tools_list(ctx: click.Context, kind: str | None, as_json: bool) -> None:
     """List the catalog."""
     specs = open_router(ctx).list_tools(kind)
@@ -143,10 +163,19 @@ def tools_list(ctx: click.Context, kind: str | None, as_json: bool) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from agentic_router.indexes.schema import TOOL_NAME_RULE, is_valid_tool_name
+
     table = Table("name", "kind", "doc_id", "description", title=f"{len(specs)} tools")
+    invalid = 0
     for s in specs:
-        table.add_row(s.name, s.kind, s.doc_id or "", s.description[:90] + ("…" if len(s.description) > 90 else ""))
+        mark = "" if is_valid_tool_name(s.name) else " (!)"
+        invalid += bool(mark)
+        table.add_row(s.name + mark, s.kind, s.doc_id or "",
+                      s.description[:90] + ("…" if len(s.description) > 90 else ""))
     Console(width=160).print(table)
+    if invalid:
+        click.echo(f"(!) {invalid} name(s) outside {TOOL_NAME_RULE}: OpenAI and Anthropic clients refuse them; "
+                   "register them again under a valid name")
 
 
 @main.command()
@@ -158,6 +187,7 @@ def tools_list(ctx: click.Context, kind: str | None, as_json: bool) -> None:
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "openai"]), default=None,
               help="openai: print the routed tools as an OpenAI `tools` array.")
 @click.pass_context
+@json_mode("as_json", when=lambda kw: kw.get("fmt") in ("json", "openai"))
 def route(ctx: click.Context, question: str, k: int, rerank: int | None, as_json: bool, fmt: str | None) -> None:
     """Rank the tools for a question."""
     router = open_router(ctx)
@@ -185,6 +215,7 @@ def route(ctx: click.Context, question: str, k: int, rerank: int | None, as_json
               help="Record labelled query logs {qid, query, gold} instead (each gold id one pair).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
+@json_mode("as_json")
 def feedback(ctx: click.Context, query_text: str | None, tool: str | None, from_queries: Path | None,
              as_json: bool) -> None:
     """Record which tool served a request; routing uses it at once (usage memory), no training needed."""
@@ -215,6 +246,7 @@ def feedback(ctx: click.Context, query_text: str | None, tool: str | None, from_
 @click.option("-k", "k", type=click.IntRange(1, 50), default=None, help="Tools offered to the agent.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
+@json_mode("as_json")
 def query(ctx: click.Context, question: str, mode: str | None, k: int | None, as_json: bool) -> None:
     """Answer a question through the routed tools."""
     result = open_router(ctx).query(question, mode=mode, k=k)
@@ -246,8 +278,10 @@ def query(ctx: click.Context, question: str, mode: str | None, k: int | None, as
 @click.option("--reranker", default=None, help="Cross-encoder version for --rerank (default: the active one).")
 @click.option("--report", "report_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Write a Markdown report with plots and per-query failures here.")
-@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), help="Write metrics here.")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
+              help="Write metrics here ('-': print them on stdout as the only output, the table on stderr).")
 @click.pass_context
+@json_mode(when=lambda kw: str(kw.get("json_out")) == "-")
 def eval_cmd(ctx: click.Context, queries_path: Path, level: str | None, limit: int | None, seed: int,
              compare: str | None, rerank: int | None, reranker: str | None, report_dir: Path | None,
              json_out: Path | None) -> None:
@@ -266,9 +300,16 @@ def eval_cmd(ctx: click.Context, queries_path: Path, level: str | None, limit: i
         click.echo(f"report: {write_report(report_dir, results, details, level, queries_path)}", err=True)
     if json_out is not None:
         payload = results[names[0]] if compare is None and not rerank else results
+        if str(json_out) == "-":
+            emit_json(payload)
+            return
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
 
 
 for _command in (*model_commands.COMMANDS, *service_commands.COMMANDS):
     main.add_command(_command)
+
+
+if __name__ == "__main__":  # python -m agentic_router.cli
+    main()

@@ -36,12 +36,12 @@ class RouterConfig:
     )
     embed_batch_size: int = field(default=32, metadata={"help": "Texts per embedding batch."})
     embed_backend: str = field(
-        default="onnx-int8",
+        default="onnx",
         metadata={"help": f"What encodes questions: {', '.join(EMBED_BACKENDS)} (ONNX Runtime on CPU, exported once "
                           "from the local weights; documents and tool cards are always embedded by torch). "
-                          "onnx-int8 encodes one question per run (its activations are quantised per run, so "
-                          "a batch would change each vector); onnx batches, costing less per question in a "
-                          "busy service and more for one question alone."},
+                          "onnx (fp32) routes as torch does on every CPU; onnx-int8 is faster for one question "
+                          "alone, but ONNX Runtime's integer kernels differ between AVX2 and AVX-512 VNNI/AMX, "
+                          "so its rankings depend on the machine (docs/benchmarks.md)."},
     )
     llm_provider: str = field(default="local", metadata={"help": f"One of {', '.join(LLM_PROVIDERS)}."})
     llm_model: str | None = field(

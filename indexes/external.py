@@ -8,41 +8,37 @@ Accepted rows (one per line):
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any, Iterable
 
 from agentic_router.indexes.documents import iter_jsonl
 from agentic_router.indexes.errors import InputError
-from agentic_router.indexes.schema import MAX_TOOL_NAME, ToolSpec
-
-# Real catalogs use names such as "requestFirst Aid Assistance": accept any printable name, since gold
-# labels and applications refer to tools by the name they gave; only control characters are refused.
-_VALID_NAME = re.compile(r"^[^\x00-\x1f\x7f]+$")
+from agentic_router.indexes.schema import ToolSpec, check_tool_name, safe_tool_name
 
 
-def validate_tool_name(name: Any, where: str) -> str:
-    if not isinstance(name, str) or not name.strip():
-        raise InputError(f"{where}: missing tool 'name'")
-    name = name.strip()
-    if len(name) > MAX_TOOL_NAME or not _VALID_NAME.match(name):
-        raise InputError(
-            f"{where}: tool name {name[:80]!r} must be at most {MAX_TOOL_NAME} printable characters"
-        )
-    return name
+def validate_tool_name(name: Any, where: str, fix: bool = False) -> str:
+    """The row's name, checked against the client rule; with ``fix`` an invalid name is replaced by its
+    nearest valid form (real catalogs hold names such as "requestFirst Aid Assistance")."""
+    if isinstance(name, str):
+        name = name.strip()
+        if fix and name:
+            name = safe_tool_name(name)
+    return check_tool_name(name, where)
 
 
-def spec_from_row(row: dict[str, Any], where: str) -> ToolSpec:
+def spec_from_row(row: dict[str, Any], where: str, fix_names: bool = False) -> ToolSpec:
     if isinstance(row.get("function"), dict):
         row = row["function"]
     if "name" in row:
-        name = validate_tool_name(row.get("name"), where)
+        raw = row.get("name")
+        name = validate_tool_name(raw, where, fix_names)
         description = row.get("description")
-        title = row.get("title") or name
+        title = row.get("title") or (raw.strip() if isinstance(raw, str) else name)
     elif "doc_id" in row:
-        name = validate_tool_name(str(row.get("doc_id")), where)
+        raw = str(row.get("doc_id"))
+        name = validate_tool_name(raw, where, fix_names)
         description = row.get("text")
-        title = row.get("title") or name
+        title = row.get("title") or raw
     else:
         raise InputError(f"{where}: a tool row needs 'name' and 'description' (or 'doc_id' and 'text')")
     if not isinstance(description, str) or not description.strip():
@@ -55,21 +51,23 @@ def spec_from_row(row: dict[str, Any], where: str) -> ToolSpec:
     )
 
 
-def load_tool_catalog(path: str | Path) -> list[ToolSpec]:
+def load_tool_catalog(path: str | Path, fix_names: bool = False) -> list[ToolSpec]:
     """Parse and validate a whole catalog file before anything is registered."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"no such file: {path}")
-    return specs_from_rows((f"{path} line {lineno}", row) for lineno, row in iter_jsonl(path))
+    return specs_from_rows(((f"{path} line {lineno}", row) for lineno, row in iter_jsonl(path)), fix_names)
 
 
-def specs_from_rows(rows: Iterable[tuple[str, Any]]) -> list[ToolSpec]:
+def specs_from_rows(rows: Iterable[tuple[str, Any]], fix_names: bool = False) -> list[ToolSpec]:
     """``(where, row)`` pairs (a file's lines, an HTTP body's items) to specs; a name given twice is refused,
-    naming both places."""
+    naming both places (with ``fix_names``, two names that become the same are refused the same way)."""
     specs: list[ToolSpec] = []
     seen: dict[str, str] = {}
     for where, row in rows:
-        spec = spec_from_row(row, where)
+        if not isinstance(row, dict):
+            raise InputError(f"{where}: a tool row must be a JSON object")
+        spec = spec_from_row(row, where, fix_names)
         if spec.name in seen:
             raise InputError(f"{where}: tool {spec.name!r} already defined at {seen[spec.name]}")
         seen[spec.name] = where

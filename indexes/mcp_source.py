@@ -32,7 +32,7 @@ import anyio
 
 from agentic_router.indexes.catalog import Catalog
 from agentic_router.indexes.errors import CatalogError, InputError, RemoteError
-from agentic_router.indexes.schema import MAX_TOOL_NAME, ToolSpec
+from agentic_router.indexes.schema import MAX_TOOL_NAME, ToolSpec, check_tool_name, safe_tool_name
 
 SEP = "__"
 LIST_TIMEOUT = 30.0  # seconds to start a server and list its tools
@@ -120,13 +120,19 @@ def default_server_name(listing: Listing, server: McpServer) -> str:
 
 
 def to_specs(server_name: str, listing: Listing) -> dict[str, tuple[ToolSpec, str]]:
-    """Catalog name -> (external ToolSpec, name on the server). Refuses a name the catalog cannot hold."""
+    """Catalog name -> (external ToolSpec, name on the server). The catalog name is ``SERVER__tool`` in
+    the form every client accepts (a server's ``files/read`` becomes ``SERVER__files_read``; calls still
+    use the server's own name); two tools that would share a catalog name are refused, naming both."""
     out: dict[str, tuple[ToolSpec, str]] = {}
     for tool in listing.tools:
-        name = f"{server_name}{SEP}{tool['name']}"
+        name = f"{server_name}{SEP}{safe_tool_name(tool['name'])}"
         if len(name) > MAX_TOOL_NAME:
             raise InputError(f"tool name {name!r} is longer than {MAX_TOOL_NAME} characters; "
                              "give the server a shorter name")
+        check_tool_name(name, f"MCP server {server_name!r}")
+        if name in out:
+            raise InputError(f"MCP server {server_name!r}: tools {out[name][1]!r} and {tool['name']!r} would both "
+                             f"be registered as {name!r}")
         out[name] = (ToolSpec(name=name, description=tool["description"], kind="external", title=tool["title"],
                               parameters=tool["input_schema"]), tool["name"])
     return out

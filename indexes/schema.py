@@ -9,8 +9,37 @@ from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from typing import Any
 
+from agentic_router.indexes.errors import InputError
+
 TOOL_KINDS = ("vector", "summary", "keyword", "external")
 MAX_TOOL_NAME = 64
+# The function names OpenAI's and Anthropic's APIs accept. A name outside it would be refused by the client's
+# API far from where it came in, so it is refused where it enters the catalog (``check_tool_name``).
+TOOL_NAME_RULE = r"^[A-Za-z0-9_-]{1,64}$"
+_TOOL_NAME = re.compile(TOOL_NAME_RULE)
+
+
+def is_valid_tool_name(name: object) -> bool:
+    return isinstance(name, str) and _TOOL_NAME.match(name) is not None
+
+
+def check_tool_name(name: object, where: str) -> str:
+    """``name`` if every client accepts it, else an ``InputError`` naming the rule and ``where`` it came from."""
+    if not isinstance(name, str) or not name.strip():
+        raise InputError(f"{where}: missing tool 'name'")
+    if not is_valid_tool_name(name):
+        raise InputError(f"{where}: tool name {name[:80]!r} does not match {TOOL_NAME_RULE} (letters, digits, "
+                         "'_' and '-', at most 64: what OpenAI and Anthropic clients accept)")
+    return name
+
+
+def safe_tool_name(name: str) -> str:
+    """The nearest valid name: every run of other characters becomes ``_`` (``getPM2.5Level`` ->
+    ``getPM2_5Level``), cut at 64. Used where the catalog derives a name (MCP, ``--fix-names``)."""
+    if is_valid_tool_name(name):
+        return name
+    safe = re.sub(r"[^A-Za-z0-9_-]+", "_", name.strip()).strip("_")[:MAX_TOOL_NAME]
+    return safe or "tool"
 
 
 def stable_hash(*parts: Any, length: int = 16) -> str:

@@ -18,7 +18,7 @@ from agentic_router.indexes.embeddings import embed_queries, embed_texts
 from agentic_router.indexes.errors import CatalogError, InputError, RouterError
 from agentic_router.indexes.external import load_tool_catalog
 from agentic_router.indexes.mcp_source import McpServer, registered_servers, sync_server
-from agentic_router.indexes.schema import IngestReport, RouteHit, ToolSpec
+from agentic_router.indexes.schema import IngestReport, RouteHit, ToolSpec, check_tool_name, safe_tool_name
 from agentic_router.indexes.tools import ToolFactory
 from agentic_router.router.activation import activate
 from agentic_router.router.agent import MODES, AgentResult, default_mode, run_agent, run_direct
@@ -100,9 +100,18 @@ class AgenticRouter:
         docs = items if items and all(isinstance(d, SourceDocument) for d in items) else load_paths(items)  # type: ignore[arg-type]
         return self.indexer.ingest(docs, replace=replace, progress=progress)  # type: ignore[arg-type]
 
-    def add_tools(self, specs_or_path: str | Path | Sequence[ToolSpec], replace: bool = False) -> IngestReport:
-        """Register external tools atomically: all rows of a catalog file, or none."""
-        specs = load_tool_catalog(specs_or_path) if isinstance(specs_or_path, (str, Path)) else list(specs_or_path)
+    def add_tools(self, specs_or_path: str | Path | Sequence[ToolSpec], replace: bool = False,
+                  fix_names: bool = False) -> IngestReport:
+        """Register external tools atomically: all rows of a catalog file, or none. Names must be what every
+        client accepts (``TOOL_NAME_RULE``); ``fix_names`` renames a file's other names to the nearest valid
+        form instead of refusing the file."""
+        if isinstance(specs_or_path, (str, Path)):
+            specs = load_tool_catalog(specs_or_path, fix_names=fix_names)
+        else:
+            specs = list(specs_or_path)
+            for i, spec in enumerate(specs):
+                if spec.kind == "external":
+                    check_tool_name(spec.name, f"tool {i}")
         embedder = self.view.embedder
         return self.catalog.add_tools(
             specs, lambda texts: embed_texts(embedder, texts, show_progress=len(texts) > 256), replace=replace)
@@ -111,6 +120,7 @@ class AgenticRouter:
         """Make a Python tool routable and callable: its metadata goes in the catalog, the object in memory."""
         meta = tool.metadata
         params = meta.get_parameters_dict() if meta.fn_schema is not None else None
+        check_tool_name(meta.get_name(), "register_tool")
         spec = ToolSpec(name=meta.get_name(), description=meta.description, kind="external", parameters=params)
         self.add_tools([spec], replace=replace)
         self.tool_factory.registered[spec.name] = tool
@@ -231,6 +241,9 @@ class AgenticRouter:
         for spec in self.catalog.tools_for_documents([name_or_doc]).get(name_or_doc, []):
             if spec.kind == "vector":
                 return spec.name
+        safe = safe_tool_name(name_or_doc)  # a log's label for a tool registered with --fix-names
+        if safe != name_or_doc and self.catalog.get_tool(safe) is not None:
+            return safe
         raise CatalogError(f"unknown tool or document {name_or_doc!r}")
 
     # ---- routing and answering ---------------------------------------------------------------------

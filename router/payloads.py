@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from agentic_router.indexes.errors import InputError
-from agentic_router.indexes.schema import TOOL_KINDS, RouteHit, ToolSpec
+from agentic_router.indexes.schema import TOOL_KINDS, RouteHit, ToolSpec, is_valid_tool_name
 from agentic_router.router.registry import ModelRegistry
 
 KIND_FETCH_FACTOR = 4  # with a kind filter, rank this many times k before filtering (bounded by the catalog)
@@ -21,8 +21,9 @@ def route_json(query: str, hits: Sequence[RouteHit], abstain: bool) -> dict[str,
 
 
 def tools_json(specs: Sequence[ToolSpec]) -> list[dict[str, Any]]:
-    """What ``tools list --json`` prints."""
-    return [s.to_dict() for s in specs]
+    """What ``tools list --json`` prints. ``valid_name`` is false for a name registered before names were
+    checked that clients would refuse (``TOOL_NAME_RULE``): such a workspace still opens and routes."""
+    return [{**s.to_dict(), "valid_name": is_valid_tool_name(s.name)} for s in specs]
 
 
 def models_json(registry: ModelRegistry) -> dict[str, Any]:

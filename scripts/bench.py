@@ -20,10 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-
+from agentic_router.indexes.cpu import cpu_summary
 from agentic_router.indexes.documents import SourceDocument
-from agentic_router.router.app import AgenticRouter
 from agentic_router.indexes.schema import ToolSpec
+from agentic_router.router.app import AgenticRouter
 
 VERBS = "get list create update delete search convert translate analyze compute schedule send book track estimate".split()
 NOUNS = (
@@ -114,6 +114,7 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
+    print(f"CPU: {cpu_summary()}", file=sys.stderr)  # figures depend on the instruction set
     root = Path(tempfile.mkdtemp(prefix="agentic-router-bench-"))
     try:
         results = {"ingest": bench_ingest(root, args.docs, args.chars), "route": []}

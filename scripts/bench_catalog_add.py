@@ -51,6 +51,7 @@ from typing import Callable, Sequence
 import numpy as np
 from tqdm import tqdm
 
+from agentic_router.indexes.cpu import cpu_summary
 from agentic_router.indexes.embeddings import embed_texts
 from agentic_router.indexes.lexical import LexicalIndex, default_stopwords, import_bm25s, tokenize
 from agentic_router.indexes.schema import ToolSpec
@@ -274,6 +275,7 @@ def main() -> None:
     parser.add_argument("--bm25-only", action="store_true", help="time the lexical index alone (no model, no Chroma)")
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of a summary")
     args = parser.parse_args()
+    print(f"CPU: {cpu_summary()}", file=sys.stderr)  # figures depend on the instruction set
     if args.threads:
         import torch
 

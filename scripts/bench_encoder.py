@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -34,6 +35,7 @@ from bench import ADJ, NOUNS, VERBS, make_tools
 
 from agentic_router import AgenticRouter
 from agentic_router.indexes.config import BUNDLED_EMBEDDER, RouterConfig
+from agentic_router.indexes.cpu import cpu_summary
 from agentic_router.indexes.embeddings import load_embedder, resolve_model_path
 from agentic_router.indexes.onnx_encoder import VARIANTS, ModelLayout, OnnxQueryEncoder, ensure_export
 
@@ -174,6 +176,7 @@ def main() -> None:
     parser.add_argument("--skip-encoder", action="store_true")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
+    print(f"CPU: {cpu_summary()}", file=sys.stderr)  # figures depend on the instruction set
     asks, source = questions(args.questions)
     out: dict[str, object] = {"questions": args.questions, "source": source, "torch_default_threads": torch.get_num_threads()}
     if not args.skip_encoder:

@@ -15,11 +15,13 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 from agentic_router import AgenticRouter
+from agentic_router.indexes.cpu import cpu_summary
 from agentic_router.indexes.schema import ToolSpec
 from agentic_router.training.finetune import finetune
 
@@ -71,6 +73,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
+    print(f"CPU: {cpu_summary()}", file=sys.stderr)  # figures depend on the instruction set
     with tempfile.TemporaryDirectory() as tmp:
         router = AgenticRouter.open(Path(tmp) / "ws", llm_provider="none")
         tools = catalog(args.tools)

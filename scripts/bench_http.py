@@ -31,6 +31,8 @@ from pathlib import Path
 
 import httpx
 
+from agentic_router.indexes.cpu import cpu_summary
+
 ROOT = Path(__file__).resolve().parents[1]
 CLI = str(Path(sys.executable).with_name("agentic-router"))
 VERBS = ("create", "delete", "update", "list", "archive", "export", "import", "validate", "schedule", "cancel",
@@ -221,6 +223,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", dest="json_out", type=Path, default=None)
     args = parser.parse_args()
+    print(f"CPU: {cpu_summary()}", file=sys.stderr)  # figures depend on the instruction set
 
     shared = args.chroma or args.workers > 1
     suffix = "-chroma" if shared else ""

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import sys
 import tempfile
 import time
 from dataclasses import replace
@@ -22,6 +23,7 @@ import numpy as np
 from bench import ADJ, NOUNS, VERBS, make_tools
 
 from agentic_router import AgenticRouter
+from agentic_router.indexes.cpu import cpu_summary
 
 
 def main() -> None:
@@ -31,6 +33,7 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
+    print(f"CPU: {cpu_summary()}", file=sys.stderr)  # figures depend on the instruction set
     rng = random.Random(3)
     ask = [f"{rng.choice(VERBS)} the {rng.choice(ADJ)} {rng.choice(NOUNS)} for my {rng.choice(NOUNS)}"
            for _ in range(args.queries)]

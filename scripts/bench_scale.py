@@ -43,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_http import free_port, load, start_server, stop_server  # noqa: E402
 
 from agentic_router import AgenticRouter  # noqa: E402
+from agentic_router.indexes.cpu import cpu_summary
 from agentic_router.indexes.embeddings import embed_texts  # noqa: E402
 from agentic_router.indexes.schema import ToolSpec  # noqa: E402
 
@@ -467,6 +468,7 @@ def main() -> None:
                         help="card vectors and one workspace per size, reused by later runs")
     parser.add_argument("--json", dest="json_out", type=Path, default=None)
     args = parser.parse_args()
+    print(f"CPU: {cpu_summary()}", file=sys.stderr)  # figures depend on the instruction set
     sizes = [int(x) for x in args.sizes.split(",") if x.strip()]
     if any(not 1 <= n <= TOTAL - args.adds for n in sizes):
         parser.error(f"sizes must lie in 1..{TOTAL - args.adds:,} (the generator has {TOTAL:,} combinations)")

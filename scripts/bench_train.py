@@ -12,10 +12,12 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import sys
 import tempfile
 import time
 from pathlib import Path
 
+from agentic_router.indexes.cpu import cpu_summary
 from agentic_router.indexes.embeddings import resolve_model_path
 from agentic_router.training.dataset import RoutingDataset
 from agentic_router.training.trainers.common import TrainSettings, corpus_texts, encode, load_bi_encoder, torch_threads
@@ -78,6 +80,7 @@ def main() -> None:
                              "them), so only questions are embedded in the timed run")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    print(f"CPU: {cpu_summary()}", file=sys.stderr)  # figures depend on the instruction set
 
     # questions with a chunk give two pairs (card + chunk): aim the question count at --pairs pairs
     questions = int(round(args.pairs / (1 + args.chunk_share))) if args.chunks else args.pairs

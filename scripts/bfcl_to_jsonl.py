@@ -65,7 +65,7 @@ IRRELEVANCE_CATEGORY = "live_irrelevance"
 # type keyword is dropped, which in JSON Schema means any value).
 _TYPE_MAP = {"dict": "object", "float": "number", "tuple": "array", "list": "array", "int": "integer",
              "str": "string", "bool": "boolean"}
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_INVALID = re.compile(r"[^A-Za-z0-9_-]+")
 
 
 class ConversionError(Exception):
@@ -162,14 +162,19 @@ def to_json_schema(node: Any) -> Any:
 
 
 def safe_name(name: str) -> str:
-    """A name the router accepts (<= 64 printable characters), stable so gold labels can use it too."""
-    clean = _CONTROL.sub(" ", name).strip()
-    if len(clean) <= MAX_NAME and clean == name:
+    """A name every client accepts (``^[A-Za-z0-9_-]{1,64}$``, as the router requires; BFCL has names such
+    as ``uber.ride``), stable so gold labels can use it too: other characters become ``_``, a longer name
+    keeps its first 55 characters and a hash."""
+    clean = _INVALID.sub("_", name.strip()).strip("_")
+    if clean == name and len(name) <= MAX_NAME:
         return name
-    if len(clean) <= MAX_NAME and clean:
+    if clean and len(clean) <= MAX_NAME:
         return clean
-    digest = hashlib.sha1(name.encode("utf-8")).hexdigest()[:8]
-    return f"{clean[:MAX_NAME - 9]}~{digest}"
+    return hash_name(name, clean)
+
+
+def hash_name(name: str, clean: str) -> str:
+    return f"{clean[:MAX_NAME - 9]}_{hashlib.sha1(name.encode('utf-8')).hexdigest()[:8]}"
 
 
 def request_text(row: dict[str, Any]) -> str:
@@ -237,7 +242,7 @@ def pool_catalog(rows: Iterable[dict[str, Any]]) -> tuple[list[dict[str, Any]], 
         definition = dict(original[best])
         short = safe_name(name)
         if short != name and short in variants:  # cleaning made it collide with a real name: use the hash form
-            short = f"{short[:MAX_NAME - 9]}~{hashlib.sha1(name.encode('utf-8')).hexdigest()[:8]}"
+            short = hash_name(name, short)
         if short != name:
             renamed[name] = short
             definition["name"] = short
@@ -250,7 +255,7 @@ def pool_catalog(rows: Iterable[dict[str, Any]]) -> tuple[list[dict[str, Any]], 
         "names_with_variant_definitions": sum(1 for c in variants.values() if len(c) > 1),
         "variant_definitions_dropped": distinct_definitions - len(variants),
         "functions_pooled": len(catalog),
-        "long_names_renamed": len(renamed),
+        "names_renamed": len(renamed),
         "renamed": renamed,
     }
     return catalog, counts
@@ -371,7 +376,7 @@ def summary(counts: dict[str, Any]) -> str:
         (f"identical duplicates merged: {counts['identical_duplicates_merged']}; names with several definitions: "
          f"{counts['names_with_variant_definitions']} (kept the most frequent, dropped "
          f"{counts['variant_definitions_dropped']} variant definitions)"),
-        f"names over {MAX_NAME} characters renamed: {counts['long_names_renamed']}",
+        f"names renamed to what clients accept: {counts['names_renamed']}",
         "requests: " + ", ".join(f"{k} {v}" for k, v in req.items()),
         "requests whose gold is missing from the catalog: " + ", ".join(f"{k} {v}" for k, v in miss.items()),
         (f"irrelevance candidate functions: {counts['irrelevance_candidate_functions']} "

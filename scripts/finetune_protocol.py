@@ -28,9 +28,9 @@ from dataclasses import asdict
 from pathlib import Path
 
 from agentic_router import AgenticRouter
+from agentic_router.training.baselines import Bm25Baseline
 from agentic_router.training.evaluate import LabelledQuery, evaluate, load_queries
 from agentic_router.training.finetune import finetune
-from agentic_router.training.baselines import Bm25Baseline
 from agentic_router.training.report import CHANNELS, RouterSystem
 
 

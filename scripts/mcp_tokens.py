@@ -27,6 +27,7 @@ from typing import Any
 import anyio
 from transformers import AutoTokenizer
 
+from agentic_router.indexes.cpu import cpu_summary
 from agentic_router.indexes.embeddings import token_counter
 from agentic_router.indexes.schema import ToolSpec
 from agentic_router.router.app import AgenticRouter
@@ -81,6 +82,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
+    print(f"CPU: {cpu_summary()}", file=sys.stderr)  # figures depend on the instruction set
 
     with tempfile.TemporaryDirectory() as tmp:
         router = AgenticRouter.open(tmp, llm_provider="none")

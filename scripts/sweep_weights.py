@@ -12,10 +12,12 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import sys
 from dataclasses import asdict
 from pathlib import Path
 
 from agentic_router import AgenticRouter
+from agentic_router.indexes.cpu import cpu_summary
 from agentic_router.router.scoring import Weights
 from agentic_router.training.calibrate import gather, sweep
 from agentic_router.training.evaluate import load_queries
@@ -37,6 +39,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
+    print(f"CPU: {cpu_summary()}", file=sys.stderr)  # figures depend on the instruction set
     settings = grid()
     results: dict[str, list[dict]] = {}
     for name, workspace, queries, level in args.set:

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from agentic_router.indexes.config import LLM_PROVIDERS
-from agentic_router.serve.shell import emit_json, open_router
+from agentic_router.serve.shell import emit_json, json_mode, open_router
 
 
 @click.command()
@@ -117,6 +117,7 @@ def train(ctx: click.Context, method: str, dataset_path: Path | None, epochs: in
 @click.option("--no-activate", is_flag=True, help="Report only; change nothing but the usage memory.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
+@json_mode("as_json")
 def finetune(ctx: click.Context, from_queries: Path | None, gen_llm: str | None, methods: str, heldout: float,
              epochs: int | None, max_steps: int | None, threads: int | None, train_minutes: float | None, seed: int,
              no_activate: bool, as_json: bool) -> None:
@@ -158,6 +159,7 @@ def models() -> None:
               help="Use these labelled questions {qid, query, gold} (e.g. fresh query logs).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
+@json_mode("as_json")
 def models_calibrate(ctx: click.Context, name: str, dataset_path: Path | None, queries_path: Path | None,
                      as_json: bool) -> None:
     """Choose a reranker's fusion weight (router score + w x reranker) again on labelled questions."""
@@ -165,7 +167,7 @@ def models_calibrate(ctx: click.Context, name: str, dataset_path: Path | None, q
 
     fusion = calibrate_version(open_router(ctx).view, name, dataset_path, queries_path)
     if as_json:
-        click.echo(json.dumps(fusion))
+        emit_json(fusion)
         return
     weight = "reranker alone" if fusion["weight"] in (None, "alone") else fusion["weight"]
     click.echo(f"{name}: fusion weight {weight}, chosen on {fusion['n']} questions")
@@ -180,6 +182,7 @@ def models_calibrate(ctx: click.Context, name: str, dataset_path: Path | None, q
 @click.option("--reset", is_flag=True, help="Forget the chosen weights first (back to the configured ones).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
+@json_mode("as_json")
 def calibrate(ctx: click.Context, queries_path: Path, level: str | None, reset: bool, as_json: bool) -> None:
     """Choose the routing weights (BM25, usage memory) for this catalog on its labelled requests."""
     from agentic_router.training.calibrate import calibrate_routing
@@ -207,6 +210,7 @@ def calibrate(ctx: click.Context, queries_path: Path, level: str | None, reset: 
 @models.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
+@json_mode("as_json")
 def models_list(ctx: click.Context, as_json: bool) -> None:
     router = open_router(ctx)
     versions, active = router.registry.list(), router.registry.active()

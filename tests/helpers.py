@@ -37,3 +37,27 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
 
 def shared_available(*parts: str) -> bool:
     return SHARED_DATA.joinpath(*parts).exists() and not os.environ.get("AGENTIC_ROUTER_SKIP_SHARED")
+
+
+# Premises about rankings are asserted with a margin: a first tool ahead by less than this is a knife edge
+# that another CPU or encoder can flip (the question encoder agrees with torch to ~1e-6 in score).
+RANK_MARGIN = 0.05
+
+
+def lead(hits, name: str) -> float:
+    """How far the best tool other than ``name`` is ahead of ``name`` (negative: ``name`` leads)."""
+    scores = {h.name: h.score for h in hits}
+    assert name in scores, f"{name} not among {list(scores)}"
+    return max(s for n, s in scores.items() if n != name) - scores[name]
+
+
+def assert_not_first(hits, name: str, margin: float = RANK_MARGIN) -> None:
+    """The premise "``name`` is not first": another tool leads it by at least ``margin``."""
+    gap = lead(hits, name)
+    assert gap >= margin, f"premise does not hold with margin {margin}: {name} is behind by {gap:.4f} only " \
+                          f"({[(h.name, round(h.score, 4)) for h in hits]})"
+
+
+def assert_first(hits, name: str, margin: float = RANK_MARGIN) -> None:
+    gap = -lead(hits, name)
+    assert gap >= margin, f"{name} leads by {gap:.4f}, less than {margin} ({[(h.name, round(h.score, 4)) for h in hits]})"

@@ -78,7 +78,11 @@ def test_bad_tool_catalog_rows(make_router, tmp_path: Path) -> None:
     cases = {
         "no_desc.jsonl": ('{"name": "ok_tool", "description": "Does things"}\n{"name": "bad"}\n', "line 2: tool 'bad' has no description"),
         "bad_name.jsonl": ('{"name": "tab\\there", "description": "x"}\n', "line 1: tool name 'tab\\\\there'"),
-        "long_name.jsonl": ('{"name": "%s", "description": "x"}\n' % ("n" * 65), "at most 64 printable"),
+        "long_name.jsonl": ('{"name": "%s", "description": "x"}\n' % ("n" * 65), r"does not match \^\[A-Za-z0-9_-\]\{1,64\}\$"),
+        "path_name.jsonl": ('{"name": "ok_tool", "description": "x"}\n{"name": "../../etc/passwd", "description": "x"}\n',
+                            r"line 2: tool name '../../etc/passwd' does not match .*at most 64"),
+        "sql_name.jsonl": ('{"type": "function", "function": {"name": "a b; DROP TABLE tools;--", "description": "x"}}\n',
+                           "line 1: tool name 'a b; DROP TABLE tools;--' does not match"),
         "dup.jsonl": ('{"name": "t", "description": "a"}\n{"name": "t", "description": "b"}\n', "line 2: tool 't' already defined at .*dup.jsonl line 1"),
         "garbage.jsonl": ('{"name": "t", "description": "a"}\nnot json\n', "line 2: invalid JSON"),
     }

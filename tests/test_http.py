@@ -267,6 +267,17 @@ def test_a_failed_deletion_leaves_the_document_whole(server: Server) -> None:
         assert not folder.exists() and not blocker.exists()
 
 
+@pytest.mark.parametrize("name", ["../../etc/passwd", "a b; DROP TABLE tools;--", "x" * 65, "uber.ride"])
+def test_a_tool_name_clients_refuse_is_a_422_naming_the_rule_and_the_row(server: Server, name: str) -> None:
+    with server.client() as c:
+        got = c.post("/v1/tools", json=[{"name": "fine_tool", "description": "ok"},
+                                        {"name": name, "description": "a tool"}])
+        assert got.status_code == 422, got.text
+        error = got.json()["error"]
+        assert error.startswith("row 1: tool name") and "^[A-Za-z0-9_-]{1,64}$" in error and "\n" not in error
+        assert "fine_tool" not in {t["name"] for t in c.get("/v1/tools").json()}  # nothing of the batch
+
+
 JSON = {"content-type": "application/json"}
 BAD_INPUTS = [
     ("empty body", "POST", "/v1/route", {"content": b"", "headers": JSON}, 400),

@@ -13,7 +13,7 @@ from agentic_router.indexes.errors import CatalogError, InputError
 from agentic_router.indexes.schema import ToolSpec
 from agentic_router.router.activation import activate, sync_collections
 from agentic_router.router.registry import ModelVersion
-from helpers import write_jsonl
+from helpers import assert_first, assert_not_first, write_jsonl
 
 TOOLS = [
     ToolSpec(name="get_weather", description="Current weather and forecast for a city.", kind="external"),
@@ -21,9 +21,10 @@ TOOLS = [
     ToolSpec(name="convert_currency", description="Convert an amount between two currencies.", kind="external"),
     ToolSpec(name="open_ticket", description="Open a support ticket in the help desk.", kind="external"),
 ]
-# An idiosyncratic request: nothing in it says "email", so the router does not put send_email first.
-REQUEST = "ping the boss that I will be late"
-PARAPHRASE = "ping my boss, I am running late"
+# An idiosyncratic request: nothing in it says "email", so the router does not put send_email first:
+# open_ticket leads it by 0.07 without memory (0.07 with int8 questions too), the premise's margin.
+REQUEST = "give my manager a heads-up that I'll miss standup"
+PARAPHRASE = "give my boss a heads-up that I will miss the standup"
 
 
 @pytest.fixture
@@ -34,13 +35,12 @@ def tools_router(make_router):
 
 
 def test_a_recorded_request_routes_its_tool_first_at_once(tools_router) -> None:
-    before = [h.name for h in tools_router.route(PARAPHRASE, k=4)]
-    assert before[0] != "send_email"  # the premise: without memory the router gets it wrong
+    assert_not_first(tools_router.route(PARAPHRASE, k=4), "send_email")  # premise: without memory it is wrong
     assert tools_router.feedback(REQUEST, "send_email") is True
     assert tools_router.feedback(REQUEST, "send_email") is False  # the same pair again changes nothing
     assert tools_router.catalog.usage.count() == 1
-    assert tools_router.route(REQUEST, k=4)[0].name == "send_email"
-    assert tools_router.route(PARAPHRASE, k=4)[0].name == "send_email"
+    assert_first(tools_router.route(REQUEST, k=4), "send_email")
+    assert_first(tools_router.route(PARAPHRASE, k=4), "send_email")
     # an unrelated request is not pulled towards the remembered tool
     assert tools_router.route("will it rain in Lisbon tomorrow?", k=4)[0].name == "get_weather"
 
@@ -50,7 +50,7 @@ def test_memory_weight_zero_ignores_the_memory(tools_router) -> None:
     from dataclasses import replace
 
     view = tools_router.workspace.view(weights=replace(tools_router.view.weights, memory_weight=0.0))
-    assert view.route(PARAPHRASE, k=4)[0].name != "send_email"
+    assert_not_first(view.route(PARAPHRASE, k=4), "send_email")
 
 
 def test_feedback_refuses_unknown_tools_and_empty_requests(tools_router) -> None:
@@ -102,6 +102,7 @@ def test_a_new_embedder_gets_the_memory_re_embedded(tools_router) -> None:
 
 
 def test_every_channel_is_a_system_in_eval_compare(tools_router, tmp_path: Path) -> None:
+    assert_not_first(tools_router.route(PARAPHRASE, k=4), "send_email")  # the premise of "no-memory" 0.5
     tools_router.feedback(REQUEST, "send_email")
     queries = write_jsonl(tmp_path / "q.jsonl", [
         {"qid": "1", "query": PARAPHRASE, "gold": ["send_email"]},
@@ -114,11 +115,12 @@ def test_every_channel_is_a_system_in_eval_compare(tools_router, tmp_path: Path)
     assert run.exit_code == 0, run.output
     result = json.loads(out.read_text())
     assert list(result) == ["active", "no-memory", "lookup", "dense", "card", "chunk", "lexical", "bm25"]
-    # the recorded request fixes the paraphrase; without memory it is missed; the lookup knows only
-    # send_email, so the weather question is a miss for it
+    # the recorded request fixes the paraphrase; without memory it is missed. The lookup knows only
+    # send_email: it finds the paraphrase; on the weather question every vote is 0 (its similarity to the
+    # recorded request is about 0), so that one is a tie and not asserted either way.
     assert result["active"]["hit@1"] == 1.0
     assert result["no-memory"]["hit@1"] == 0.5
-    assert result["lookup"]["hit@1"] == 0.5
+    assert result["lookup"]["hit@1"] >= 0.5
 
 
 def test_calibrate_keeps_weights_only_on_a_clear_win_and_views_read_them(tools_router, tmp_path: Path) -> None:

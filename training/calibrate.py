@@ -43,10 +43,10 @@ class Gathered:
         return [ranked_ids(score(ev, weights)[: depth * per_doc], self.level)[:depth] for ev in self.evidence]
 
     def metrics(self, weights: Weights) -> dict[str, float]:
-        return score_rankings(self.rankings(weights), [set(q.gold) for q in self.queries])
+        return score_rankings(self.rankings(weights), [q.golds(self.level) for q in self.queries])
 
     def top1(self, weights: Weights) -> list[bool]:
-        return [bool(r) and r[0] in q.gold for r, q in zip(self.rankings(weights, 1), self.queries)]
+        return [bool(r) and r[0] in q.golds(self.level) for r, q in zip(self.rankings(weights, 1), self.queries)]
 
 
 def gather(view: "RouterView", queries: Sequence[LabelledQuery], level: str, progress: bool = False) -> Gathered:
@@ -122,7 +122,7 @@ def sweep(gathered: Gathered, grid: Sequence[Weights]) -> list[dict[str, Any]]:
 def choose_weights(gathered: Gathered, current: Weights, grid: Sequence[Weights]) -> dict[str, Any]:
     """The best setting of ``grid`` by hit@1 (then MRR) among those that beat ``current`` clearly;
     ``current`` when none does."""
-    golds = [set(q.gold) for q in gathered.queries]
+    golds = [q.golds(gathered.level) for q in gathered.queries]
 
     def judged(w: Weights) -> tuple[dict[str, float], list[bool]]:  # one ranking per setting serves both
         rankings = gathered.rankings(w)

@@ -17,7 +17,7 @@ import numpy as np
 
 from agentic_router.indexes.documents import iter_jsonl
 from agentic_router.indexes.errors import InputError
-from agentic_router.indexes.schema import RouteHit
+from agentic_router.indexes.schema import RouteHit, safe_tool_name
 from agentic_router.router.scoring import fit
 from agentic_router.training.metrics import dedupe, score_rankings
 
@@ -30,6 +30,11 @@ class LabelledQuery:
     query: str
     gold: tuple[str, ...]
     kind: str | None = None  # the index kind that should answer, when known (generated questions)
+
+    def golds(self, level: str) -> set[str]:
+        """The gold ids as ``ranked_ids`` gives them: at tool level, a label that clients would refuse
+        (Seal-Tools' ``getPM2.5Level``) in the form the catalog registered it under (``--fix-names``)."""
+        return {safe_tool_name(g) for g in self.gold} if level == "tool" else set(self.gold)
 
 
 class RoutingSystem(Protocol):
@@ -66,7 +71,7 @@ def load_queries(path: str | Path, limit: int | None = None, seed: int = 0,
 def ranked_ids(hits: Sequence[RouteHit], level: str) -> list[str]:
     if level == "document":
         return dedupe(h.doc_id or h.name for h in hits)
-    return dedupe(h.name for h in hits)
+    return dedupe(safe_tool_name(h.name) for h in hits)
 
 
 def evaluate(
@@ -97,7 +102,7 @@ def evaluate(
         ranked = ranked_ids(hits, level)[:depth]
         no_fit = bool(decide(hits)) if decide is not None else False
         rankings.append([] if no_fit else ranked)  # an abstain on an answerable request is a miss
-        golds.append(set(q.gold))
+        golds.append(q.golds(level))
         latencies.append(elapsed)
         fits.append(fit(hits))
         abstained.append(no_fit)

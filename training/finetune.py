@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 from agentic_router.indexes.embeddings import embed_queries
 from agentic_router.indexes.errors import InputError
 from agentic_router.indexes.store import atomic_write_text
+from agentic_router.indexes.schema import safe_tool_name
 from agentic_router.router.activation import activate, sync_collections
 from agentic_router.router.scoring import Weights, fit, score
 from agentic_router.training.calibrate import (
@@ -268,7 +269,7 @@ def record(view: "RouterView", queries: Sequence[LabelledQuery]) -> int:
     """Put labelled requests in the usage memory (a doc_id stands for its document's vector tool)."""
     vector_of = {t.doc_id: t.name for t in view.list_tools("vector") if t.doc_id}
     names = {t.name for t in view.list_tools()}
-    rows = [(q.query, g if g in names else vector_of.get(g, g)) for q in queries for g in q.gold]
+    rows = [(q.query, g if g in names else vector_of.get(g, safe_tool_name(g))) for q in queries for g in q.gold]
     embedder = view.query_embedder
     return view.catalog.record(rows, lambda texts: embed_queries(embedder, texts), source="log")
 

@@ -40,7 +40,7 @@ def calibrate_fusion(view: "RouterView", reranker: "CrossEncoder", queries: Sequ
         scores = reranker_scores(reranker, q.query, hits) if hits else []
         for w in GRID:
             rankings[w].append(ranked_ids(fuse(hits, scores, w), level))
-    golds = [set(q.gold) for q in queries]
+    golds = [q.golds(level) for q in queries]
     scored = {w: score_rankings(r, golds) for w, r in rankings.items()}
     top1 = {w: [bool(r) and r[0] in g for r, g in zip(rankings[w], golds)] for w in GRID}
     changes = {w: (sum(a and not b for a, b in zip(top1[w], top1[0.0])),
