@@ -66,7 +66,16 @@ class RouterConfig:
         default=0.15, metadata={"help": "Weight of the tool-card similarity against chunk evidence (0..1)."}
     )
     lexical_weight: float = field(
-        default=0.4, metadata={"help": "Weight of BM25 evidence against embedding evidence (0 = embeddings only)."}
+        default=0.4, metadata={"help": "Document tools: weight of BM25 over chunks against embedding evidence "
+                                       "(0 = embeddings only; chosen on COVID-QA)."}
+    )
+    tool_lexical_weight: float = field(
+        default=0.2, metadata={"help": "Application and MCP tools: weight of BM25 over tool cards against the card "
+                                       "embedding (chosen on real requests, BFCL live)."}
+    )
+    tool_lexical_norm: str = field(
+        default="ceiling", metadata={"help": "lexical_norm for tool cards (best, ceiling or ceiling_all); ceiling: "
+                                             "a request that shares few of its words with a card gets little BM25."}
     )
     kind_bonus: float = field(
         default=0.05, metadata={"help": "Score bonus for the index kind the question calls for (orders a document's tools)."}
@@ -171,12 +180,14 @@ class RouterConfig:
             raise ConfigError(f"llm_provider must be one of {', '.join(LLM_PROVIDERS)}, not {self.llm_provider!r}")
         if self.chunk_size < 32 or not 0 <= self.chunk_overlap < self.chunk_size:
             raise ConfigError("chunk_size must be >= 32 and 0 <= chunk_overlap < chunk_size")
-        if not all(0.0 <= w <= 1.0 for w in (self.card_weight, self.lexical_weight, self.memory_weight)):
-            raise ConfigError("card_weight, lexical_weight and memory_weight must lie in [0, 1]")
+        if not all(0.0 <= w <= 1.0 for w in (self.card_weight, self.lexical_weight, self.tool_lexical_weight,
+                                             self.memory_weight)):
+            raise ConfigError("card_weight, lexical_weight, tool_lexical_weight and memory_weight must lie in [0, 1]")
         if not 0.0 <= self.memory_floor < 1.0:
             raise ConfigError("memory_floor must lie in [0, 1)")
-        if self.lexical_norm not in ("best", "ceiling", "ceiling_all"):
-            raise ConfigError(f"lexical_norm must be best, ceiling or ceiling_all, not {self.lexical_norm!r}")
+        for name in ("lexical_norm", "tool_lexical_norm"):
+            if getattr(self, name) not in ("best", "ceiling", "ceiling_all"):
+                raise ConfigError(f"{name} must be best, ceiling or ceiling_all, not {getattr(self, name)!r}")
         if self.top_k < 1:
             raise ConfigError("top_k must be >= 1")
         if not 0.0 <= self.query_batch_ms <= 1000.0:

@@ -55,7 +55,7 @@ class ToolRetriever(BaseRetriever):
         super().__init__()
         self.catalog = catalog
         self.embed_model = embed_model
-        self.weights = weights if lexical is not None else Weights(weights.card_weight, 0.0, weights.kind_bonus)
+        self.weights = weights if lexical is not None else weights.lexical(0.0)  # no BM25 to weigh
         self.lexical = lexical
         self.top_k = top_k
         self.chunk_candidates = chunk_candidates
@@ -114,7 +114,7 @@ class ToolRetriever(BaseRetriever):
         for doc_id, sim, text in catalog.nearest_chunks(qvec, min(self.chunk_candidates, n_chunks)):
             if doc_id and sim > evidence.chunk.get(doc_id, -1.0):
                 evidence.chunk[doc_id], evidence.passages[doc_id] = sim, text
-        if self.lexical is not None and self.weights.lexical_weight > 0:
+        if self.lexical is not None and self.weights.uses_lexical:
             log = catalog.db.changes_since
             evidence.lex_cards = self.lexical.get(catalog.cards, version, "cards", log).match(query, n_cards)
             if n_chunks:

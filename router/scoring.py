@@ -6,10 +6,16 @@ Evidence per candidate tool (see ``Evidence``):
   nearest chunks (a question about a detail deep inside a paper resembles the passage that answers it, not
   the paper's description);
 - ``lex_cards`` / ``lex_docs``: BM25 over the cards and over the chunks, divided by the best BM25 score of
-  the question, for the rare exact words a question shares with its answer.
+  the question (or its ceiling), for the rare exact words a question shares with its answer.
 
-    dense = card_weight * card + (1 - card_weight) * chunk    (document tools; external tools: card)
-    score = (1 - lexical_weight) * dense + lexical_weight * lexical (+ kind_bonus for the kind asked for)
+    document tools:  dense = card_weight * card + (1 - card_weight) * chunk
+                     score = (1 - lexical_weight) * dense + lexical_weight * lex_docs (+ kind_bonus)
+    external tools:  score = (1 - tool_lexical_weight) * card + tool_lexical_weight * lex_cards
+
+Two lexical weights because the two are different evidence: a question about a paper shares rare words
+with the passage that answers it (annotators wrote COVID-QA's questions reading the paper), while a
+person asking an agent for something rarely uses the words of the tool's one-line description (BFCL's
+real requests want far less BM25 than Seal-Tools', which an LLM wrote from the descriptions).
 
 The kind bonus (overview questions -> summary, bare terms -> keyword, otherwise vector) orders a document's
 three tools without changing which document comes first. Keeping this a pure function of (evidence,
@@ -19,7 +25,7 @@ weights) is what lets weights be chosen per catalog and every channel be evaluat
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from agentic_router.indexes.lexical import NO_MATCH, LexicalMatch
 from agentic_router.indexes.schema import RouteHit, ToolSpec
@@ -58,12 +64,22 @@ class Weights:
     question's words once would score (a weak match stays weak; see ``indexes.lexical.LexicalMatch``)."""
 
     card_weight: float = 0.15
-    lexical_weight: float = 0.4
+    lexical_weight: float = 0.4  # documents: BM25 over chunks against embeddings
     kind_bonus: float = 0.05
     lexical_norm: str = "best"
     memory_weight: float = 0.5
     memory_floor: float = 0.6
     abstain_below: float = 0.0  # "no tool fits" when the best tool's fit is below this (0: never)
+    tool_lexical_weight: float = 0.2  # external tools: BM25 over cards against the card embedding
+    tool_lexical_norm: str = "ceiling"  # a weak match of a request's words stays weak
+
+    def lexical(self, value: float) -> "Weights":
+        """Both lexical weights set to ``value`` (the channels-alone systems)."""
+        return replace(self, lexical_weight=value, tool_lexical_weight=value)
+
+    @property
+    def uses_lexical(self) -> bool:
+        return self.lexical_weight > 0 or self.tool_lexical_weight > 0
 
 
 @dataclass
@@ -97,8 +113,8 @@ def score(evidence: Evidence, weights: Weights, limit: int | None = None) -> lis
     A document with no chunk among the nearest ones gets the weakest chunk similarity that was seen: it is
     at most that close, and a zero would sink a document whose card matches well."""
     floor = min(evidence.chunk.values()) if evidence.chunk else 0.0
-    lam = weights.lexical_weight
-    lex_cards = evidence.lex_cards.normalised(weights.lexical_norm) if lam else {}
+    lam, lam_tool = weights.lexical_weight, weights.tool_lexical_weight
+    lex_cards = evidence.lex_cards.normalised(weights.tool_lexical_norm) if lam_tool else {}
     lex_docs = evidence.lex_docs.normalised(weights.lexical_norm) if lam else {}
     votes = evidence.memory_votes(weights.memory_floor) if weights.memory_weight > 0 else {}
     mu = weights.memory_weight if votes else 0.0
@@ -106,7 +122,7 @@ def score(evidence: Evidence, weights: Weights, limit: int | None = None) -> lis
     for name, spec in evidence.specs.items():
         card = evidence.card.get(name, 0.0)
         if spec.kind == "external":
-            value, chunk, passage = (1 - lam) * card + lam * lex_cards.get(name, 0.0), None, None
+            value, chunk, passage = (1 - lam_tool) * card + lam_tool * lex_cards.get(name, 0.0), None, None
         else:
             doc = spec.doc_id or ""
             chunk, passage = evidence.chunk.get(doc, floor), evidence.passages.get(doc)

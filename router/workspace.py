@@ -107,8 +107,7 @@ class Workspace:
         """The weights chosen for this catalog on its labelled requests (``calibrate``), else the
         configured ones."""
         cfg = self.config
-        configured = Weights(cfg.card_weight, cfg.lexical_weight, cfg.kind_bonus, cfg.lexical_norm,
-                             cfg.memory_weight, cfg.memory_floor, cfg.abstain_below)
+        configured = Weights(**{name: getattr(cfg, name) for name in Weights.__dataclass_fields__})
         try:
             if self.config.shared:
                 saved = self.db.get_setting(ROUTING_WEIGHTS)
@@ -118,7 +117,10 @@ class Workspace:
                 saved = None
             if saved is None:
                 return configured
-            chosen = saved["weights"]
+            chosen = dict(saved["weights"])
+            if saved.get("level") == "tool" and "tool_lexical_weight" not in chosen and "lexical_weight" in chosen:
+                # chosen before tool cards had their own weight: at tool level it was the cards' weight
+                chosen["tool_lexical_weight"] = chosen.pop("lexical_weight")
             return replace(configured, **{k: v for k, v in chosen.items() if k in Weights.__dataclass_fields__})
         except (OSError, ValueError, KeyError, TypeError) as exc:
             where = f"the shared setting {ROUTING_WEIGHTS}" if self.config.shared else str(self.weights_path)

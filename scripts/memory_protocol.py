@@ -50,10 +50,11 @@ def run_set(name: str, workspace: str, queries_path: str, level: str, share: flo
         base = view.weights
         systems = {
             "router": replace(base, memory_weight=0.0),
-            "lookup": Weights(card_weight=0.0, lexical_weight=0.0, kind_bonus=0.0, memory_weight=1.0, memory_floor=0.0),
+            "lookup": Weights(card_weight=0.0, lexical_weight=0.0, kind_bonus=0.0, memory_weight=1.0, memory_floor=0.0,
+                              tool_lexical_weight=0.0),
             "memory": base,
         }
-        chosen = choose_weights(train, base, calibration_grid(base))
+        chosen = choose_weights(train, base, calibration_grid(base, level))
         systems["calibrated"] = Weights(**chosen["weights"])
         out = {"n_logged": len(logged), "n_held": len(held), "calibration": chosen["weights"],
                "calibration_changed": chosen["changed"]}

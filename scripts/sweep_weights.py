@@ -24,12 +24,20 @@ from agentic_router.training.evaluate import load_queries
 
 
 def grid() -> list[Weights]:
-    out = [Weights(card_weight=c, lexical_weight=0.0) for c in (0.0, 0.15, 1.0)]  # dense channels alone
-    out += [Weights(lexical_weight=1.0, lexical_norm="best")]  # BM25 alone (cards and chunks)
-    for norm, lam, card in itertools.product(("best", "ceiling", "ceiling_all"),
-                                             (0.1, 0.2, 0.3, 0.4, 0.5, 0.6), (0.15, 0.3)):
-        out.append(Weights(card_weight=card, lexical_weight=lam, lexical_norm=norm))
+    """The channels alone, then every pair of a document setting (BM25 weight over chunks) and a tool
+    setting (BM25 weight and normalisation over cards): a document set is judged by the first, a tool set
+    by the second, so each set's column varies only with its own kind's setting."""
+    out = [Weights(card_weight=c).lexical(0.0) for c in (0.0, 0.15, 1.0)]  # dense channels alone
+    out += [Weights().lexical(1.0)]  # BM25 alone (cards and chunks)
+    for doc_lam, tool_lam, tool_norm in itertools.product((0.3, 0.4, 0.5), (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4),
+                                                          ("best", "ceiling", "ceiling_all")):
+        out.append(Weights(lexical_weight=doc_lam, tool_lexical_weight=tool_lam, tool_lexical_norm=tool_norm))
     return out
+
+
+def label(w: Weights) -> str:
+    return (f"card={w.card_weight} docs={w.lexical_weight}/{w.lexical_norm} "
+            f"tools={w.tool_lexical_weight}/{w.tool_lexical_norm}")
 
 
 def main() -> None:
@@ -47,11 +55,10 @@ def main() -> None:
         gathered = gather(router.view, load_queries(queries, limit=args.limit), level, progress=True)
         results[name] = sweep(gathered, settings)
     names = list(results)
-    print("setting".ljust(44) + "".join(n[:10].rjust(11) for n in names) + "   min-margin")
+    print("setting".ljust(56) + "".join(n[:10].rjust(11) for n in names))
     for i, w in enumerate(settings):
-        label = f"card={w.card_weight} lex={w.lexical_weight} norm={w.lexical_norm}"
         row = [results[n][i]["hit@1"] for n in names]
-        print(label.ljust(44) + "".join(f"{v:11.3f}" for v in row))
+        print(label(w).ljust(56) + "".join(f"{v:11.3f}" for v in row))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"grid": [asdict(w) for w in settings], "results": results}, indent=1))

@@ -112,8 +112,8 @@ def test_lexical_channel_follows_catalog_changes(make_router, tmp_path: Path) ->
     assert all(f"-v{version + 1}" in d for d in lexical_dirs)  # stale versions are cleaned up
 
 
-def test_lexical_weight_zero_is_embeddings_only(make_router, corpus_dir: Path) -> None:
-    router = make_router(lexical_weight=0.0)
+def test_lexical_weights_zero_is_embeddings_only(make_router, corpus_dir: Path) -> None:
+    router = make_router(lexical_weight=0.0, tool_lexical_weight=0.0)
     router.ingest([corpus_dir])
     hit = router.route("What does the borrow checker verify?", k=1)[0]
     assert hit.doc_id.startswith("borrow") and not (router.config.workspace / "lexical").exists()

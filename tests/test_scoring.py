@@ -33,11 +33,22 @@ def test_external_tools_mix_card_and_bm25_by_the_lexical_weight() -> None:
     ev = Evidence(specs=dict(EXT), card={"alpha": 0.6, "beta": 0.5, "gamma": 0.1},
                   lex_cards=LexicalMatch({"beta": 4.0, "gamma": 2.0}, best=4.0, ceiling=8.0))
     # best-normalised: alpha 0.6*0.6 = 0.36; beta 0.6*0.5 + 0.4*1.0 = 0.70; gamma 0.06 + 0.4*0.5 = 0.26
-    hits = score(ev, Weights(lexical_weight=0.4))
+    hits = score(ev, Weights(tool_lexical_weight=0.4, tool_lexical_norm="best"))
     assert [(h.name, h.score) for h in hits] == [("beta", 0.7), ("alpha", 0.36), ("gamma", 0.26)]
     # ceiling-normalised, the same BM25 is half as strong: beta 0.30 + 0.4*0.5 = 0.50
-    assert score(ev, Weights(lexical_weight=0.4, lexical_norm="ceiling"))[0].score == 0.5
-    assert [h.name for h in score(ev, Weights(lexical_weight=0.0))] == ["alpha", "beta", "gamma"]
+    assert score(ev, Weights(tool_lexical_weight=0.4, tool_lexical_norm="ceiling"))[0].score == 0.5
+    assert [h.name for h in score(ev, Weights(tool_lexical_weight=0.0))] == ["alpha", "beta", "gamma"]
+    # the documents' weight and norm do not touch application tools
+    assert score(ev, Weights(lexical_weight=1.0, lexical_norm="ceiling", tool_lexical_weight=0.4,
+                             tool_lexical_norm="best")) == hits
+
+
+def test_document_tools_follow_their_own_lexical_weight() -> None:
+    ev = Evidence(specs=dict(DOC), card={n: 0.2 for n in DOC}, chunk={"d1": 0.8, "d2": 0.5},
+                  lex_docs=LexicalMatch({"d2": 3.0}, best=3.0, ceiling=3.0))
+    # chunks: d1 dense 0.71 beats d2 0.455 on embeddings; with BM25 at 0.5, d2 0.2275 + 0.5 = 0.7275 > 0.355
+    assert score(ev, Weights(lexical_weight=0.0, tool_lexical_weight=1.0))[0].doc_id == "d1"
+    assert score(ev, Weights(lexical_weight=0.5, tool_lexical_weight=0.0))[0].doc_id == "d2"
 
 
 def test_document_tools_take_their_best_chunk_and_the_kind_asked_for() -> None:
@@ -80,19 +91,50 @@ def _gathered(n_fixed: int, n_broken: int, n_same: int) -> Gathered:
 
 
 def test_calibration_moves_the_weights_only_on_a_clear_win() -> None:
-    current = Weights(lexical_weight=0.0, memory_weight=0.0)
-    grid = [current, replace(current, lexical_weight=0.1), replace(current, lexical_weight=0.5)]
+    current = Weights(tool_lexical_weight=0.0, tool_lexical_norm="best", memory_weight=0.0)
+    grid = [current, replace(current, tool_lexical_weight=0.1), replace(current, tool_lexical_weight=0.5)]
     # fixed rows: at 0.0 alpha 0.6 beats beta 0.5 (wrong); at 0.1 beta 0.9*0.5 + 0.1 = 0.55 > alpha 0.54.
     # broken rows: at 0.1 beta 0.46 < alpha 0.54 (still right); at 0.5 beta 0.2 + 0.5 = 0.7 > alpha 0.3.
     clear = choose_weights(_gathered(n_fixed=12, n_broken=0, n_same=5), current, grid)
-    assert clear["changed"] and clear["weights"]["lexical_weight"] == 0.1
+    assert clear["changed"] and clear["weights"]["tool_lexical_weight"] == 0.1
     # 3 fixed and none broken is within noise (3 < 2 * sqrt(3)): the current weights stay
     noisy = choose_weights(_gathered(n_fixed=3, n_broken=1, n_same=5), current, grid)
-    assert not noisy["changed"] and noisy["weights"]["lexical_weight"] == 0.0
-    rows = {r["weights"]["lexical_weight"]: (r["fixed"], r["broken"]) for r in noisy["grid"]}
+    assert not noisy["changed"] and noisy["weights"]["tool_lexical_weight"] == 0.0
+    rows = {r["weights"]["tool_lexical_weight"]: (r["fixed"], r["broken"]) for r in noisy["grid"]}
     assert rows == {0.0: (0, 0), 0.1: (3, 0), 0.5: (3, 1)}
 
 
-def test_the_calibration_grid_contains_the_default() -> None:
+def test_the_calibration_grid_contains_the_default_and_varies_the_labelled_kind() -> None:
     default = Weights()
-    assert default in calibration_grid(default)
+    for level, key, other in (("tool", "tool_lexical_weight", "lexical_weight"),
+                              ("document", "lexical_weight", "tool_lexical_weight")):
+        grid = calibration_grid(default, level)
+        assert default in grid
+        assert len({getattr(w, key) for w in grid}) > 1 and {getattr(w, other) for w in grid} == {getattr(default, other)}
+
+
+def test_a_weight_setting_is_a_system_of_eval_compare() -> None:
+    from agentic_router.indexes.errors import InputError
+    from agentic_router.training.report import weights_from_spec
+
+    got = weights_from_spec(Weights(), "tool_lexical_weight=0.4+tool_lexical_norm=best")
+    assert (got.tool_lexical_weight, got.tool_lexical_norm, got.lexical_weight) == (0.4, "best", Weights().lexical_weight)
+    with pytest.raises(InputError, match="'lexical' is not a routing weight"):
+        weights_from_spec(Weights(), "lexical=0.4")
+    with pytest.raises(InputError, match="tool_lexical_norm must be one of best, ceiling, ceiling_all"):
+        weights_from_spec(Weights(), "tool_lexical_norm=max")
+    with pytest.raises(InputError, match="needs a number"):
+        weights_from_spec(Weights(), "memory_weight=lots")
+
+
+def test_weights_calibrated_at_tool_level_before_the_split_still_mean_the_cards(tmp_path) -> None:
+    import json
+
+    from agentic_router.indexes.config import RouterConfig
+    from agentic_router.router.workspace import Workspace
+
+    workspace = Workspace(RouterConfig.load(tmp_path))
+    workspace.weights_path.write_text(json.dumps({"weights": {"lexical_weight": 0.5}, "level": "tool"}))
+    got = workspace.routing_weights()
+    assert (got.tool_lexical_weight, got.lexical_weight) == (0.5, Weights().lexical_weight)
+    workspace.close()

@@ -54,26 +54,32 @@ def gather(view: "RouterView", queries: Sequence[LabelledQuery], level: str, pro
     from tqdm.auto import tqdm
 
     retriever = view.retriever
-    if retriever.lexical is not None and retriever.weights.lexical_weight == 0:
+    if retriever.lexical is not None and not retriever.weights.uses_lexical:
         retriever = view.workspace.view(view.embedder_version, view.reranker_version,
-                                        weights=replace(view.weights, lexical_weight=0.5)).retriever
+                                        weights=view.weights.lexical(0.5)).retriever
     vectors = np.asarray(embed_queries(view.query_embedder, [q.query for q in queries]), dtype=np.float32)
     evidence = [retriever.gather(q.query, vec, DEPTH)
                 for q, vec in tqdm(list(zip(queries, vectors)), desc="evidence", unit="q", disable=not progress)]
     return Gathered(list(queries), evidence, level)
 
 
-LEXICAL_WEIGHTS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6)
+LEXICAL_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6)
 MEMORY_WEIGHTS = (0.0, 0.2, 0.35, 0.5, 0.65, 0.8)
 MEMORY_FLOORS = (0.3, 0.4, 0.5, 0.6, 0.7)
 
 
-def calibration_grid(base: Weights) -> list[Weights]:
+def calibration_grid(base: Weights, level: str = "document") -> list[Weights]:
     """Settings around ``base`` that a catalog's labelled requests choose among: how much BM25 counts
-    against embeddings (real requests share fewer words with their tool than generated ones), how much the
-    usage memory counts, and the similarity below which a recorded request votes for nothing."""
-    return [replace(base, lexical_weight=lam, memory_weight=mu, memory_floor=floor)
-            for lam in LEXICAL_WEIGHTS for mu in MEMORY_WEIGHTS for floor in MEMORY_FLOORS]
+    against embeddings (real requests share fewer words with their tool than generated ones; the weight of
+    the kind the requests are labelled with: tool cards at tool level, chunks at document level), how much
+    the usage memory counts, and the similarity below which a recorded request votes for nothing."""
+    if level == "tool":  # cards: the weight and what a BM25 score is divided by
+        norms = dict.fromkeys((base.tool_lexical_norm, "best", "ceiling"))
+        lexical = [{"tool_lexical_weight": lam, "tool_lexical_norm": norm} for lam in LEXICAL_WEIGHTS for norm in norms]
+    else:
+        lexical = [{"lexical_weight": lam} for lam in LEXICAL_WEIGHTS]
+    return [replace(base, **lex, memory_weight=mu, memory_floor=floor)
+            for lex in lexical for mu in MEMORY_WEIGHTS for floor in MEMORY_FLOORS]
 
 
 def calibrate_routing(view: "RouterView", queries: Sequence[LabelledQuery], level: str,
@@ -82,7 +88,7 @@ def calibrate_routing(view: "RouterView", queries: Sequence[LabelledQuery], leve
     beat the current ones clearly. A request recorded in the usage memory never votes for itself."""
     answerable = [q for q in queries if q.gold]
     gathered = leave_own_out(view, gather(view, answerable, level, progress=progress))
-    chosen = choose_weights(gathered, view.weights, calibration_grid(view.weights))
+    chosen = choose_weights(gathered, view.weights, calibration_grid(view.weights, level))
     unanswerable = [q for q in queries if not q.gold]
     if unanswerable:
         weights = Weights(**chosen["weights"])

@@ -171,7 +171,7 @@ def _from_logs(view: "RouterView", labelled: list[LabelledQuery], path: Path | N
 
     sample = train if len(train) <= CALIBRATION_MAX else random.Random(seed).sample(train, CALIBRATION_MAX)
     chosen = choose_weights(leave_own_out(view, gather(view, sample, level, progress=progress)), view.weights,
-                            calibration_grid(view.weights))
+                            calibration_grid(view.weights, level))
     calibrated = Weights(**chosen["weights"])
     report.decisions.append(
         f"weights chosen on {len(sample)} training requests: {_short(calibrated)}" if chosen["changed"]
@@ -314,4 +314,5 @@ def _with_abstain(view: "RouterView", answerable: Sequence[LabelledQuery], level
 
 
 def _short(w: Weights) -> str:
-    return f"bm25 {w.lexical_weight}, memory {w.memory_weight} (floor {w.memory_floor})"
+    return (f"bm25 {w.lexical_weight} (documents) / {w.tool_lexical_weight} (tools), memory {w.memory_weight} "
+            f"(floor {w.memory_floor})")

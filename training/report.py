@@ -23,7 +23,7 @@ from agentic_router.indexes.embeddings import embed_queries
 from agentic_router.indexes.errors import InputError
 from agentic_router.indexes.schema import RouteHit
 from agentic_router.router.activation import sync_collections
-from agentic_router.router.scoring import Weights
+from agentic_router.router.scoring import LEXICAL_NORMS, Weights
 from agentic_router.training.baselines import Bm25Baseline, LeadEmbeddingBaseline
 from agentic_router.training.evaluate import LabelledQuery, RoutingSystem, evaluate
 from agentic_router.training.metrics import HIT_KS
@@ -32,14 +32,14 @@ MULTI_COLUMNS = ["recall@5", "complete@5"]
 ABSTAIN_COLUMNS = ["answered", "abstain_precision", "abstain_recall"]
 # Each channel of the router alone, as weights of the same scoring function.
 CHANNELS: dict[str, Callable[[Weights], Weights]] = {
-    "dense": lambda w: replace(w, lexical_weight=0.0, memory_weight=0.0),  # card + best chunk embeddings
-    "card": lambda w: replace(w, card_weight=1.0, lexical_weight=0.0, memory_weight=0.0),
-    "chunk": lambda w: replace(w, card_weight=0.0, lexical_weight=0.0, memory_weight=0.0),
-    "lexical": lambda w: replace(w, lexical_weight=1.0, memory_weight=0.0),  # BM25 over cards and chunks
+    "dense": lambda w: replace(w.lexical(0.0), memory_weight=0.0),  # card + best chunk embeddings
+    "card": lambda w: replace(w.lexical(0.0), card_weight=1.0, memory_weight=0.0),
+    "chunk": lambda w: replace(w.lexical(0.0), card_weight=0.0, memory_weight=0.0),
+    "lexical": lambda w: replace(w.lexical(1.0), memory_weight=0.0),  # BM25 over cards and chunks
     "no-memory": lambda w: replace(w, memory_weight=0.0),
     # the tool of the nearest recorded request (what semantic-router does with utterances)
     "lookup": lambda w: Weights(card_weight=0.0, lexical_weight=0.0, kind_bonus=0.0, memory_weight=1.0,
-                                memory_floor=0.0),
+                                memory_floor=0.0, tool_lexical_weight=0.0),
 }
 TABLE_COLUMNS = ["hit@1", "hit@3", "hit@5", "hit@10", "mrr", "ndcg@10", "latency_ms_mean", "latency_ms_p95"]
 
@@ -68,6 +68,25 @@ class RouterSystem:
         return self.router.abstains(hits)
 
 
+def weights_from_spec(base: Weights, spec: str) -> Weights:
+    """``KEY=VALUE`` pairs joined by ``+`` applied to ``base`` (numbers where the field is a number), so
+    that every weight setting a table compares is a system of one ``eval --compare`` run."""
+    changes: dict[str, Any] = {}
+    for part in spec.split("+"):
+        key, _, value = part.partition("=")
+        field = Weights.__dataclass_fields__.get(key.strip())
+        if field is None or not value.strip():
+            raise InputError(f"system {spec!r}: {key.strip()!r} is not a routing weight "
+                             f"({', '.join(Weights.__dataclass_fields__)})")
+        if field.type == "str" and value.strip() not in LEXICAL_NORMS:
+            raise InputError(f"system {spec!r}: {key.strip()} must be one of {', '.join(LEXICAL_NORMS)}")
+        try:
+            changes[key.strip()] = value.strip() if field.type == "str" else float(value)
+        except ValueError:
+            raise InputError(f"system {spec!r}: {key.strip()} needs a number, not {value.strip()!r}") from None
+    return replace(base, **changes)
+
+
 def build_systems(view: Any, names: Sequence[str], rerank: int | None = None,
                   reranker: str | None = None) -> list[RoutingSystem]:
 
@@ -88,6 +107,10 @@ def build_systems(view: Any, names: Sequence[str], rerank: int | None = None,
             continue
         if name in CHANNELS:  # one channel of the active router alone (an ablation)
             target = workspace.view(view.embedder_version, ce, weights=CHANNELS[name](view.weights))
+            systems.append(RouterSystem(target, name))
+            continue
+        if "=" in name:  # the active router with other weights: "tool_lexical_weight=0.4+tool_lexical_norm=best"
+            target = workspace.view(view.embedder_version, ce, weights=weights_from_spec(view.weights, name))
             systems.append(RouterSystem(target, name))
             continue
         reranked = name.endswith("+rerank")  # e.g. "base+rerank": only this row is reranked
