@@ -89,7 +89,12 @@ class RouterConfig:
         default=0.5, metadata={"help": "Weight of usage memory (votes of the nearest recorded requests) once any exist."}
     )
     abstain_below: float = field(
-        default=0.0, metadata={"help": "Say no tool fits when the best tool's similarity is below this (0 = never)."}
+        default=0.0, metadata={"help": "Say no tool fits when the best tool's similarity is below this (set by "
+                                       "calibrate from labelled requests with gold []; 0 = use abstain_quantile)."}
+    )
+    abstain_quantile: float = field(
+        default=0.75, metadata={"help": "With no abstain_below: say no tool fits when a request fits the catalog no "
+                                        "better than this share of background requests no catalog serves (0 = never)."}
     )
     memory_floor: float = field(
         default=0.6, metadata={"help": "Similarity a recorded request must exceed to vote for its tool (0..1)."}
@@ -183,6 +188,8 @@ class RouterConfig:
         if not all(0.0 <= w <= 1.0 for w in (self.card_weight, self.lexical_weight, self.tool_lexical_weight,
                                              self.memory_weight)):
             raise ConfigError("card_weight, lexical_weight, tool_lexical_weight and memory_weight must lie in [0, 1]")
+        if not 0.0 <= self.abstain_quantile < 1.0:
+            raise ConfigError("abstain_quantile must lie in [0, 1)")
         if not 0.0 <= self.memory_floor < 1.0:
             raise ConfigError("memory_floor must lie in [0, 1)")
         for name in ("lexical_norm", "tool_lexical_norm"):

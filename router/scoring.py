@@ -72,6 +72,9 @@ class Weights:
     abstain_below: float = 0.0  # "no tool fits" when the best tool's fit is below this (0: never)
     tool_lexical_weight: float = 0.2  # external tools: BM25 over cards against the card embedding
     tool_lexical_norm: str = "ceiling"  # a weak match of a request's words stays weak
+    # with no calibrated abstain_below: "no tool fits" when a request fits no better than this share of the
+    # background requests (router.fit); 0 never abstains
+    abstain_quantile: float = 0.75
 
     def lexical(self, value: float) -> "Weights":
         """Both lexical weights set to ``value`` (the channels-alone systems)."""

@@ -30,6 +30,7 @@ from agentic_router.router.models import load_adapter_embedding, load_reranker
 from agentic_router.router.registry import BASE, ModelRegistry, ModelVersion
 from agentic_router.router.rerank import ALONE, DEFAULT_WEIGHT, FusionWeight, rerank_hits
 from agentic_router.router.retriever import ToolRetriever
+from agentic_router.router.fit import BackgroundFit, request_fit
 from agentic_router.router.scoring import Weights, fit
 
 if TYPE_CHECKING:
@@ -233,9 +234,22 @@ class RouterView:
     def list_tools(self, kind: str | None = None) -> list[ToolSpec]:
         return self.catalog.list_tools(kind)
 
+    @cached_property
+    def background(self) -> BackgroundFit:
+        return BackgroundFit(self)
+
     def abstains(self, hits: list[RouteHit]) -> bool:
-        """True when no tool fits: nothing was found, or the best tool fits less than ``abstain_below``."""
-        return not hits or fit(hits) < self.weights.abstain_below
+        """True when no tool fits: nothing was found, or the best tool fits less than ``abstain_below``
+        (calibrated on labelled requests). Without it, an application tool must fit better than
+        ``abstain_quantile`` of the background requests (``router.fit``); a document tool is not judged by
+        default, because on COVID-QA that rule abstained on answerable questions (docs/benchmarks.md)."""
+        if not hits:
+            return True
+        if self.weights.abstain_below > 0:
+            return fit(hits) < self.weights.abstain_below
+        if hits[0].kind != "external":
+            return False
+        return request_fit(hits) < self.background.threshold(self.weights.abstain_quantile)
 
     def route_many(self, queries: Sequence[str], qvecs: np.ndarray, k: int | None = None) -> list[list[RouteHit]]:
         """``route`` (without a reranker) for questions encoded together."""

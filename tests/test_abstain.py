@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from agentic_router.cli import main
 from agentic_router.indexes.schema import RouteHit, ToolSpec
+from agentic_router.router.scoring import fit
 from agentic_router.training.calibrate import abstain_threshold
 from agentic_router.training.evaluate import LabelledQuery, abstain_metrics, evaluate
 from helpers import write_jsonl
@@ -58,10 +59,10 @@ def test_abstain_metrics_and_threshold_by_hand() -> None:
 
 
 def test_route_abstains_below_the_threshold_and_query_calls_nothing(make_router) -> None:
-    never = make_router("never")
+    never = make_router("never", abstain_quantile=0.0)
     never.add_tools(TOOLS)
     hits = never.route("What is the capital of Mongolia?", k=3)
-    assert never.abstains(hits) is False  # the default never abstains
+    assert never.abstains(hits) is False  # abstain_quantile 0 and no calibrated threshold: never abstains
     strict = make_router("strict", abstain_below=0.95)
     strict.add_tools(TOOLS)
     assert strict.abstains(strict.route("What is the capital of Mongolia?", k=3)) is True
@@ -69,7 +70,28 @@ def test_route_abstains_below_the_threshold_and_query_calls_nothing(make_router)
     assert result.answer == "No tool in the catalog fits this request." and result.tools_called == []
 
 
-def test_eval_and_calibrate_with_requests_no_tool_fits(make_router, tmp_path: Path) -> None:
+def test_with_no_labels_a_request_that_fits_no_better_than_small_talk_gets_no_tool(make_router) -> None:
+    router = make_router()
+    router.add_tools(TOOLS)
+    view = router.view
+    threshold = view.background.threshold(view.weights.abstain_quantile)
+    assert 0.0 < threshold < 0.3
+    for question, none_fits in (("will it rain in Oslo", False), ("send a message to Ana", False),
+                                ("who painted the Mona Lisa", True), ("how tall is Everest", True)):
+        hits = router.route(question, k=3)
+        assert abs(fit(hits) - threshold) >= 0.05, (question, fit(hits), threshold)  # the premise, with a margin
+        assert router.abstains(hits) is none_fits, question
+    # measured once per catalog size: a catalog that grew by more than a tenth is measured again
+    measured = view.background._measured
+    router.add_tools([ToolSpec(name=f"extra_{i}", description=f"Book room {i} of the office", kind="external")
+                      for i in range(3)])
+    view.background.threshold(0.75)
+    assert view.background._measured is not measured and view.background._measured.size == 6
+
+
+def test_eval_and_calibrate_with_requests_no_tool_fits(make_router, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AGENTIC_ROUTER_ABSTAIN_QUANTILE", "0")  # what calibrate does from never abstaining
     router = make_router()
     router.add_tools(TOOLS)
     rows = [{"qid": f"w{i}", "query": q, "gold": ["get_weather"]} for i, q in enumerate(
