@@ -178,9 +178,28 @@ def tools_list(ctx: click.Context, kind: str | None, as_json: bool) -> None:
                    "register them again under a valid name")
 
 
+class _KParam(click.ParamType):
+    """A number of tools (1..1000), or ``auto``: the tools close to the best one, none when none fits."""
+
+    name = "K|auto"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int | str:
+        if isinstance(value, int) or value == "auto":
+            return value
+        try:
+            k = int(value)
+        except ValueError:
+            self.fail(f"{value!r} is neither a number of tools nor 'auto'", param, ctx)
+        if not 1 <= k <= 1000:
+            self.fail(f"{k} is not in the range 1<=k<=1000", param, ctx)
+        return k
+
+
 @main.command()
 @click.argument("question")
-@click.option("-k", "k", type=click.IntRange(1, 1000), default=5, show_default=True, help="Tools to return.")
+@click.option("-k", "--k", "k", type=_KParam(), default=5, show_default=True,
+              help="Tools to return, or 'auto': those within auto_k_margin of the best (at most k_max, none when "
+                   "no tool fits).")
 @click.option("--rerank", type=click.IntRange(1, 1000), default=None,
               help="Reorder the router's top N with the active cross-encoder.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
@@ -188,7 +207,7 @@ def tools_list(ctx: click.Context, kind: str | None, as_json: bool) -> None:
               help="openai: print the routed tools as an OpenAI `tools` array.")
 @click.pass_context
 @json_mode("as_json", when=lambda kw: kw.get("fmt") in ("json", "openai"))
-def route(ctx: click.Context, question: str, k: int, rerank: int | None, as_json: bool, fmt: str | None) -> None:
+def route(ctx: click.Context, question: str, k: int | str, rerank: int | None, as_json: bool, fmt: str | None) -> None:
     """Rank the tools for a question."""
     router = open_router(ctx)
     if fmt == "openai":
@@ -203,7 +222,7 @@ def route(ctx: click.Context, question: str, k: int, rerank: int | None, as_json
         emit_json(route_json(question, hits, abstain))
         return
     if abstain:
-        click.echo("no tool fits this request (ranked anyway):")
+        click.echo("no tool fits this request" + (" (ranked anyway):" if hits else ""))
     for i, h in enumerate(hits, start=1):
         click.echo(f"{i:>2}. {h.score:.3f}  {h.name}  [{h.kind}{', doc ' + h.doc_id if h.doc_id else ''}]")
 

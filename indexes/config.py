@@ -56,6 +56,11 @@ class RouterConfig:
     chunk_size: int = field(default=256, metadata={"help": "Chunk size in tokens (MiniLM reads at most 256)."})
     chunk_overlap: int = field(default=32, metadata={"help": "Token overlap between consecutive chunks."})
     top_k: int = field(default=5, metadata={"help": "Tools offered to the agent per question."})
+    k_max: int = field(default=5, metadata={"help": "k auto: at most this many tools."})
+    auto_k_margin: float = field(
+        default=0.2, metadata={"help": "k auto: keep the tools scoring within this of the best one (recall of the "
+                                       "gold tool within 0.004 of k=5 on the dev sets with 3.7 to 4.1 tools)."}
+    )
     chunk_candidates: int = field(default=64, metadata={"help": "Chunks searched to find evidence for document tools."})
     query_batch_ms: float = field(
         default=0.0,
@@ -197,6 +202,10 @@ class RouterConfig:
                 raise ConfigError(f"{name} must be best, ceiling or ceiling_all, not {getattr(self, name)!r}")
         if self.top_k < 1:
             raise ConfigError("top_k must be >= 1")
+        if self.k_max < 1:
+            raise ConfigError("k_max must be >= 1")
+        if not 0.0 <= self.auto_k_margin <= 1.0:
+            raise ConfigError("auto_k_margin must lie in [0, 1]")
         if not 0.0 <= self.query_batch_ms <= 1000.0:
             raise ConfigError("query_batch_ms must lie in [0, 1000]")
         if self.chroma_url is not None and not self.chroma_url.startswith(("http://", "https://")):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Literal, Sequence
 
 from agentic_router.indexes.build import DocumentIndexer, delete_document, document_folder
 from agentic_router.indexes.config import RouterConfig
@@ -26,6 +26,7 @@ from agentic_router.router.executors import ToolExecutor
 from agentic_router.router.llms import is_capable, load_llm
 from agentic_router.router.objects import CatalogToolRetriever
 from agentic_router.router.retriever import check_query
+from agentic_router.router.scoring import close_to_best
 from agentic_router.router.workspace import RouterView, Workspace
 
 if TYPE_CHECKING:
@@ -205,7 +206,7 @@ class AgenticRouter:
         """Run a catalog tool with arguments checked against its input schema first (``router.executors``)."""
         return self.executor.call(name, arguments)
 
-    def search_tools(self, query: str, k: int | None = None) -> dict[str, Any]:
+    def search_tools(self, query: str, k: int | Literal["auto"] | None = None) -> dict[str, Any]:
         """The routed tools with what a client needs to call them: the MCP server's ``search_tools``."""
         hits = self.route(query, k)
         specs = self.catalog.get_tools([h.name for h in hits])
@@ -213,7 +214,7 @@ class AgenticRouter:
                   "score": round(h.score, 4), "kind": h.kind, "doc_id": h.doc_id} for h in hits if h.name in specs]
         return {"query": query, "tools": tools, "abstain": self.abstains(hits)}
 
-    def route_openai_tools(self, query: str, k: int | None = None) -> list[dict[str, Any]]:
+    def route_openai_tools(self, query: str, k: int | Literal["auto"] | None = None) -> list[dict[str, Any]]:
         """The routed tools as an OpenAI ``tools`` array, to pass exactly those to a model."""
         hits = self.route(query, k)
         specs = self.catalog.get_tools([h.name for h in hits])
@@ -247,9 +248,18 @@ class AgenticRouter:
         raise CatalogError(f"unknown tool or document {name_or_doc!r}")
 
     # ---- routing and answering ---------------------------------------------------------------------
-    def route(self, query: str, k: int | None = None, rerank: int | None = None) -> list[RouteHit]:
-        """Rank tools; with ``rerank=N`` the router's top N are reordered by the active cross-encoder."""
-        return self.view.route(query, k, rerank=rerank)
+    def route(self, query: str, k: int | Literal["auto"] | None = None, rerank: int | None = None) -> list[RouteHit]:
+        """Rank tools; with ``rerank=N`` the router's top N are reordered by the active cross-encoder.
+        ``k="auto"``: the tools scoring within ``auto_k_margin`` of the best, at most ``k_max``, and none
+        when no tool fits (``abstains``)."""
+        if k != "auto":
+            return self.view.route(query, k, rerank=rerank)
+        return self.auto_k(self.view.route(query, self.config.k_max, rerank=rerank))
+
+    def auto_k(self, hits: Sequence[RouteHit]) -> list[RouteHit]:
+        """``k auto`` applied to a ranking of ``k_max`` tools (the HTTP service routes in batches first)."""
+        hits = list(hits)[: self.config.k_max]
+        return [] if self.abstains(hits) else close_to_best(hits, self.config.auto_k_margin)
 
     def abstains(self, hits: Sequence[RouteHit]) -> bool:
         """True when no routed tool fits the request (see ``abstain_below``)."""

@@ -141,6 +141,12 @@ def score(evidence: Evidence, weights: Weights, limit: int | None = None) -> lis
             for value, _, spec, card, chunk, passage in rows[:limit]]
 
 
+def close_to_best(hits: list[RouteHit], margin: float) -> list[RouteHit]:
+    """The leading hits that score within ``margin`` of the first (``k auto``): one tool when it stands
+    out, several when they are close, so a client carries only the tools a request may need."""
+    return [h for h in hits if hits and h.score >= hits[0].score - margin]
+
+
 def fit(hits: list[RouteHit]) -> float:
     """How well the best tool fits the request: the strongest embedding evidence of the first hit (its
     card, or its document's best chunk). A cosine, comparable across questions unlike the fused score."""

@@ -2,7 +2,7 @@
 otherwise hold, against tokens of the router's three tool definitions plus one ``search_tools`` answer.
 
     .venv/bin/python scripts/mcp_tokens.py [--catalog bench-results/data/bfcl/docs.jsonl]
-        [--queries bench-results/data/bfcl/live.queries.jsonl] [--requests 200] [-k 5] [--json OUT]
+        [--queries bench-results/data/bfcl/live.queries.jsonl] [--requests 200] [-k 5|auto] [--json OUT]
 
 The catalog is the toy MCP server of the tests (registered over MCP, as a user would) plus a JSONL catalog
 of real function definitions (BFCL's, made by ``scripts/bfcl_to_jsonl.py``); without that file a catalog
@@ -78,7 +78,8 @@ def main() -> int:
     parser.add_argument("--catalog", type=Path, default=BFCL / "docs.jsonl")
     parser.add_argument("--queries", type=Path, default=BFCL / "live.queries.jsonl")
     parser.add_argument("--requests", type=int, default=200)
-    parser.add_argument("-k", type=int, default=5)
+    parser.add_argument("-k", type=lambda v: v if v == "auto" else int(v), default=5,
+                        help="tools per answer, or auto (those close to the best one)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
@@ -103,16 +104,18 @@ def main() -> int:
         meta = anyio.run(build_server(router).list_tools)
         meta_defs = tokens([{"name": t.name, "description": t.description, "inputSchema": t.input_schema}
                             for t in meta])
-        answers, found = [], []
+        answers, found, returned = [], [], []
         for query, gold in requests_from(args.queries if real else None, args.requests, args.seed):
             answer = router.search_tools(query, args.k)
             answers.append(tokens(answer))
+            returned.append(len(answer["tools"]))
             if gold:  # did the answer hold a tool the request needs? (what the saving costs)
                 found.append(bool(set(gold) & {t["name"] for t in answer["tools"]}))
         router.close()
 
     result: dict[str, Any] = {"tools": len(specs), "catalog": args.catalog.name if real else "generated",
                               "requests": len(answers), "k": args.k,
+                              "tools_per_answer_mean": round(statistics.mean(returned), 2),
                               "gold_in_answer": round(sum(found) / len(found), 3) if found else None}
     for name in counters:
         median = statistics.median(a[name] for a in answers)

@@ -24,7 +24,7 @@ import threading
 from contextlib import asynccontextmanager
 from dataclasses import replace as dc_replace
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable, Literal, TypeVar
+from typing import Annotated, Any, AsyncIterator, Callable, Literal, TypeVar
 
 from fastapi import Body, Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -55,7 +55,9 @@ SERVICE_BATCH_MS = 2.0  # micro-batching window for question embeddings when the
 class RouteRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     query: str = Field(description="The request to route (at most 10,000 characters).")
-    k: int = Field(5, ge=1, le=100, description="How many tools to return.")
+    k: Annotated[int, Field(ge=1, le=100)] | Literal["auto"] = Field(
+        5, description="How many tools to return, or \"auto\": those close to the best one (at most k_max; none "
+                       "when no tool fits).")
     rerank: int | None = Field(None, ge=1, le=100, description="Reorder the top N with the active cross-encoder.")
     kinds: list[Literal[TOOL_KINDS]] | None = Field(None, description="Keep only tools of these kinds.")  # type: ignore[valid-type]
 
@@ -249,9 +251,11 @@ def create_app(router_or_workspace: AgenticRouter | str | Path, keys: ApiKeys | 
     @app.post("/v1/route", tags=["routing"], dependencies=read)
     async def route(req: RouteRequest) -> JSONResponse:
         """The same JSON as `agentic-router route --json`: `{query, tools, abstain}`."""
-        kinds, k = check_kinds(req.kinds), req.k or router.config.top_k
+        auto = req.k == "auto"
+        kinds, k = check_kinds(req.kinds), router.config.k_max if auto else int(req.k)
         routed = await asyncio.wrap_future(service.routes.submit(req.query, fetch_size(k, kinds), req.rerank))
         hits = keep_kinds(routed, kinds, k)
+        hits = router.auto_k(hits) if auto else hits
         return JSONResponse(route_json(req.query, hits, router.abstains(hits)))
 
     @app.post("/v1/query", tags=["routing"], dependencies=read)

@@ -79,11 +79,12 @@ def build_server(router: AgenticRouter, access: Access | None = None) -> MCPServ
             raise ToolError(f"{type(exc).__name__}: {str(exc).strip()[:300]}") from exc
 
     @server.tool(description="Find the tools that fit a request: name, description, input schema, score and "
-                             "kind of each, best first; 'abstain' is true when no tool fits.")
+                             "kind of each, best first; 'abstain' is true when no tool fits. k=0: as many as "
+                             "fit (those close to the best one; none when no tool fits).")
     async def search_tools(query: str, k: int = 5) -> dict[str, Any]:
-        if not 1 <= k <= MAX_K:
-            raise ToolError(f"k must lie between 1 and {MAX_K}")
-        return await run(router.search_tools, query, k)
+        if not 0 <= k <= MAX_K:
+            raise ToolError(f"k must lie between 0 (as many as fit) and {MAX_K}")
+        return await run(router.search_tools, query, k or "auto")
 
     @server.tool(description="The full card of one tool (from search_tools) and the JSON Schema of its arguments.")
     async def describe_tool(name: str) -> dict[str, Any]:

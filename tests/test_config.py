@@ -191,6 +191,9 @@ def test_values_on_the_edge_are_accepted(tmp_path: Path, values: dict) -> None:
     ({"tool_lexical_weight": 2.0}, "card_weight, lexical_weight, tool_lexical_weight and memory_weight must lie in [0, 1]"),
     ({"tool_lexical_norm": "max"}, "tool_lexical_norm must be best, ceiling or ceiling_all, not 'max'"),
     ({"top_k": 0}, "top_k must be >= 1"),
+    ({"k_max": 0}, "k_max must be >= 1"),
+    ({"auto_k_margin": 1.5}, "auto_k_margin must lie in [0, 1]"),
+    ({"abstain_quantile": 1.0}, "abstain_quantile must lie in [0, 1)"),
 ])
 def test_values_out_of_range_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, values: dict,
                                          message: str) -> None:

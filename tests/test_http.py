@@ -176,6 +176,9 @@ def test_route_returns_the_cli_json_shape(server: Server) -> None:
         assert set(got) == {"query", "tools", "abstain"} and got["abstain"] is False
         assert got["query"] == "What does the borrow checker verify?" and len(got["tools"]) == 3
         assert got["tools"][0]["doc_id"] == "borrow"
+        auto = c.post("/v1/route", json={"query": "What does the borrow checker verify?", "k": "auto"}).json()
+        assert auto["tools"][0]["doc_id"] == "borrow" and 1 <= len(auto["tools"]) <= 5 and auto["abstain"] is False
+        assert c.post("/v1/route", json={"query": "rain", "k": "many"}).status_code == 422
         assert set(got["tools"][0]) == {"name", "score", "kind", "doc_id", "tool_id", "description", "card_score",
                                         "evidence_score", "evidence"}
         weather = c.post("/v1/route", json={"query": "will it rain in Lisbon?", "k": 2,

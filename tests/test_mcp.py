@@ -80,6 +80,8 @@ def test_mcp_client_finds_and_calls_server_and_document_tools(make_router, corpu
         out: dict[str, Any] = {"tools": sorted(t.name for t in (await client.list_tools()).tools)}
         search = _data(await client.call_tool("search_tools", {"query": "reverse the characters of a string", "k": 3}))
         out["search_top"] = search["tools"][0]
+        out["auto"] = _data(await client.call_tool("search_tools", {"query": "reverse the characters of a string",
+                                                                    "k": 0}))
         out["reverse"] = _data(await client.call_tool("call_tool", {"name": search["tools"][0]["name"],
                                                                     "arguments": {"text": "hello"}}))
         out["add"] = _data(await client.call_tool("call_tool", {"name": "toy__add", "arguments": {"a": 2, "b": 40}}))
@@ -103,6 +105,8 @@ def test_mcp_client_finds_and_calls_server_and_document_tools(make_router, corpu
     top = out["search_top"]
     assert top["name"] == "toy__reverse_text" and top["kind"] == "external"
     assert top["input_schema"]["properties"]["text"]["type"] == "string" and "score" in top
+    auto = out["auto"]  # k=0: as many as fit, at most k_max
+    assert auto["tools"][0]["name"] == "toy__reverse_text" and 1 <= len(auto["tools"]) <= 5 and not auto["abstain"]
     assert out["reverse"]["content"] == "olleh"
     assert out["add"]["structured"] == {"result": 42.0}
     assert out["doc_top"]["doc_id"] and out["doc_top"]["input_schema"]["required"] == ["input"]
