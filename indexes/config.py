@@ -98,7 +98,7 @@ class RouterConfig:
                                        "calibrate from labelled requests with gold []; 0 = use abstain_quantile)."}
     )
     abstain_quantile: float = field(
-        default=0.75, metadata={"help": "With no abstain_below: say no tool fits when a request fits the catalog no "
+        default=0.5, metadata={"help": "With no abstain_below: say no tool fits when a request fits the catalog no "
                                         "better than this share of background requests no catalog serves (0 = never)."}
     )
     memory_floor: float = field(

@@ -5,7 +5,7 @@ is not comparable across catalogs: a catalog of 4,000 tools on every subject fit
 one of 30 tools on invoices does. So the threshold is not a constant. The router keeps a background set of
 requests written to fit no catalog in particular (``data/background_requests.txt``: small talk, general
 knowledge, opinions, chores), routes them over the user's catalog, and says "no tool fits" when a request
-fits no better than ``abstain_quantile`` of them do. That needs nothing from the user and follows their
+fits no better than ``abstain_quantile`` of them do (0.5 by default: no better than a typical one). That needs nothing from the user and follows their
 catalog and embedder. ``calibrate``, given labelled requests with ``"gold": []``, sets ``abstain_below``
 instead, which takes precedence.
 

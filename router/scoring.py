@@ -74,7 +74,7 @@ class Weights:
     tool_lexical_norm: str = "ceiling"  # a weak match of a request's words stays weak
     # with no calibrated abstain_below: "no tool fits" when a request fits no better than this share of the
     # background requests (router.fit); 0 never abstains
-    abstain_quantile: float = 0.75
+    abstain_quantile: float = 0.5
 
     def lexical(self, value: float) -> "Weights":
         """Both lexical weights set to ``value`` (the channels-alone systems)."""

@@ -71,7 +71,7 @@ def test_route_abstains_below_the_threshold_and_query_calls_nothing(make_router)
 
 
 def test_with_no_labels_a_request_that_fits_no_better_than_small_talk_gets_no_tool(make_router) -> None:
-    router = make_router()
+    router = make_router(abstain_quantile=0.75)  # the margins below were measured at this quantile
     router.add_tools(TOOLS)
     view = router.view
     threshold = view.background.threshold(view.weights.abstain_quantile)
@@ -85,7 +85,7 @@ def test_with_no_labels_a_request_that_fits_no_better_than_small_talk_gets_no_to
     measured = view.background._measured
     router.add_tools([ToolSpec(name=f"extra_{i}", description=f"Book room {i} of the office", kind="external")
                       for i in range(3)])
-    view.background.threshold(0.75)
+    view.background.threshold(0.5)
     assert view.background._measured is not measured and view.background._measured.size == 6
 
 

@@ -32,7 +32,8 @@ def test_close_to_best_keeps_the_leading_tools_within_the_margin() -> None:
 
 
 @pytest.fixture
-def tools_router(make_router):
+def tools_router(make_router, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("AGENTIC_ROUTER_ABSTAIN_QUANTILE", "0.75")  # margins measured at this quantile (CLI too)
     router = make_router()
     router.add_tools(TOOLS)
     return router
