@@ -132,8 +132,9 @@ def tools_sync(ctx: click.Context, server_name: str | None, as_json: bool) -> No
     results = open_router(ctx).sync_mcp_servers(server_name)
     if as_json:
         emit_json(results)
-    for result in results if not as_json else []:
-        _echo_sync(result)
+    else:
+        for result in results:
+            _echo_sync(result)
     failed = [r for r in results if "error" in r]
     if failed:
         raise click.ClickException(f"{len(failed)} of {len(results)} MCP server(s) could not be synced")
