@@ -6,6 +6,7 @@ LlamaIndex: ``AgenticRouter`` (the Python API), ``RouterConfig`` (every setting)
 
 from __future__ import annotations
 
+from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -14,7 +15,10 @@ if TYPE_CHECKING:
     from agentic_router.router.app import AgenticRouter
 
 __all__ = ["AgenticRouter", "RouterConfig", "RouterError", "ConfigError", "InputError", "CatalogError", "ModelError"]
-__version__ = "0.1.0"
+try:  # pyproject.toml holds the one version; an installed copy knows it
+    __version__ = version("agentic-router")
+except PackageNotFoundError:  # imported from a tree that was never installed
+    __version__ = "0+unknown"
 
 _WHERE = {
     "AgenticRouter": "agentic_router.router.app",

@@ -10,7 +10,7 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import click
 
@@ -184,8 +184,10 @@ class _KParam(click.ParamType):
 
     name = "K|auto"
 
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int | str:
-        if isinstance(value, int) or value == "auto":
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int | Literal["auto"]:
+        if value == "auto":
+            return "auto"
+        if isinstance(value, int):
             return value
         try:
             k = int(value)
@@ -208,7 +210,7 @@ class _KParam(click.ParamType):
               help="openai: print the routed tools as an OpenAI `tools` array.")
 @click.pass_context
 @json_mode("as_json", when=lambda kw: kw.get("fmt") in ("json", "openai"))
-def route(ctx: click.Context, question: str, k: int | str, rerank: int | None, as_json: bool, fmt: str | None) -> None:
+def route(ctx: click.Context, question: str, k: int | Literal["auto"], rerank: int | None, as_json: bool, fmt: str | None) -> None:
     """Rank the tools for a question."""
     router = open_router(ctx)
     if fmt == "openai":
@@ -249,6 +251,7 @@ def feedback(ctx: click.Context, query_text: str | None, tool: str | None, from_
         rows = [(q.query, g) for q in load_queries(from_queries) for g in q.gold]
         source = "log"
     else:
+        assert query_text is not None and tool is not None  # checked above
         rows, source = [(query_text, tool)], "feedback"
     router = open_router(ctx)
     added = router.record_requests(rows, source=source)

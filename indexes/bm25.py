@@ -275,7 +275,7 @@ class BM25Index:
     def to_arrays(self) -> tuple[dict[str, np.ndarray], list[str], list[str]]:
         """(arrays, keys, words) of the compacted index, for saving."""
         self.compact()
-        arrays = {"lengths": self.lengths[:self.n_main], "fwd_ptr": self.fwd_ptr, "fwd_term": self.fwd_term,
+        arrays: dict[str, np.ndarray] = {"lengths": self.lengths[:self.n_main], "fwd_ptr": self.fwd_ptr, "fwd_term": self.fwd_term,
                   "fwd_tf": self.fwd_tf, "post_ptr": self.post_ptr, "post_slot": self.post_slot,
                   "post_tf": self.post_tf}
         return arrays, list(self.keys), list(self.terms)

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from llama_index.core.llms import LLM
     from llama_index.core.schema import TextNode
     from llama_index.core.base.embeddings.base import BaseEmbedding
+    from llama_index.core.indices.keyword_table.base import BaseKeywordTableIndex
 
 logger = logging.getLogger(__name__)
 GROUP_SIZE = 16
@@ -187,6 +188,7 @@ class DocumentIndexer:
         ctx.docstore.add_documents(plain)
         summary = SummaryIndex(plain, storage_context=ctx)
         summary.set_index_id("summary")
+        keyword: BaseKeywordTableIndex
         if self.llm_summaries and self.llm is not None:
             keyword = KeywordTableIndex(plain, storage_context=ctx, llm=self.llm, show_progress=False)
         else:

@@ -8,10 +8,12 @@ data generation reads documents with, so ingestion and generation see a document
 
 from __future__ import annotations
 
+import heapq
 import logging
 import math
 import re
-from collections import Counter
+from collections import Counter, defaultdict
+from operator import itemgetter
 from typing import TYPE_CHECKING, Callable, Collection, Mapping, Sequence
 
 from agentic_router.indexes.documents import SourceDocument, slugify
@@ -96,7 +98,7 @@ def _capitals(word: str) -> int:
 def salient_keywords(text: str, limit: int, stopwords: Collection[str]) -> list[str]:
     """Frequent content words of one document, each occurrence weighted by its case (ALL CAPS 2, Capitalised
     1.3) because acronyms and proper names tend to name the subject; shown in upper case when it ever is."""
-    counts: Counter[str] = Counter()
+    counts: dict[str, float] = defaultdict(float)
     display: dict[str, str] = {}
     for match in _WORD.finditer(text):
         word = match.group(0)
@@ -107,7 +109,7 @@ def salient_keywords(text: str, limit: int, stopwords: Collection[str]) -> list[
         counts[key] += weight
         if key not in display or word.isupper():
             display[key] = word
-    return [display[k] for k, _ in counts.most_common(limit)]
+    return [display[k] for k, _ in heapq.nlargest(limit, counts.items(), key=itemgetter(1))]  # as most_common
 
 
 def distinctive_terms(texts_by_doc: Mapping[str, str], limit: int = 8, stopwords: Collection[str] = FUNCTION_WORDS,

@@ -179,8 +179,11 @@ def _open_encoder(path: str, device: str, backend: str) -> OnnxQueryEncoder | No
         return None
 
 
-def token_counter(embedder: SentenceEmbedding) -> Callable[[str], list[int]]:
-    """The embedder's own tokenizer, so a chunk of N tokens is exactly what the embedder will read."""
+def token_counter(embedder: BaseEmbedding) -> Callable[[str], list[int]] | None:
+    """The embedder's own tokenizer, so a chunk of N tokens is exactly what the embedder will read (None for
+    an embedder without one: the splitter then counts with its default tokenizer)."""
+    if not isinstance(embedder, SentenceEmbedding):
+        return None
     tokenizer = embedder.model.tokenizer
 
     def count(text: str) -> list[int]:

@@ -228,7 +228,7 @@ async def _session(server: McpServer, timeout: float, work: Callable[[Any], Awai
                     target: Any = stdio_client(params, errlog=errlog)
                 else:
                     target = server.url
-                async with Client(target, read_timeout_seconds=timeout, mode="legacy") as client:  # type: ignore[arg-type]
+                async with Client(target, read_timeout_seconds=timeout, mode="legacy") as client:
                     return await work(client)
         except RemoteError:
             raise

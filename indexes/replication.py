@@ -229,7 +229,7 @@ class ReplicatedCatalogDB(CatalogDB):
         return super()._rows(sql, args)
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:  # type: ignore[override]
+    def transaction(self) -> Iterator[sqlite3.Connection]:
         """Lock, catch up, change the mirror, append the change to the log (the commit point), commit."""
         with self._write_lock(), self.log.locked():
             self.catch_up(force=True)

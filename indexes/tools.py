@@ -131,21 +131,22 @@ class ToolFactory:
             raise LookupError(f"document {spec.doc_id!r} of tool {spec.name!r} is not in the catalog")
         ctx = StorageContext.from_defaults(persist_dir=str(self.docs_dir / storage))
         if spec.kind == "summary":
-            index = load_index_from_storage(ctx, index_id="summary")
-            return _FirstNodes(index.as_retriever(), SUMMARY_NODES)
+            summary = load_index_from_storage(ctx, index_id="summary")
+            return _FirstNodes(summary.as_retriever(), SUMMARY_NODES)
         from llama_index.core.llms import MockLLM
 
         # retriever_mode="simple" extracts query keywords by regex; the LLM is never called.
-        index = load_index_from_storage(ctx, index_id="keyword", llm=self.llm or MockLLM())
-        return index.as_retriever(retriever_mode="simple", num_chunks_per_query=PASSAGES)
+        keyword = load_index_from_storage(ctx, index_id="keyword", llm=self.llm or MockLLM())
+        return keyword.as_retriever(retriever_mode="simple", num_chunks_per_query=PASSAGES)
 
     def _engine(self, spec: ToolSpec) -> BaseQueryEngine:
         retriever = self.retriever_for(spec)
         if self.llm is None:
             return PassageQueryEngine(retriever)
         from llama_index.core.query_engine import RetrieverQueryEngine
+        from llama_index.core.response_synthesizers import ResponseMode
 
-        mode = "tree_summarize" if spec.kind == "summary" else "compact"
+        mode = ResponseMode.TREE_SUMMARIZE if spec.kind == "summary" else ResponseMode.COMPACT
         return RetrieverQueryEngine.from_args(retriever, llm=self.llm, response_mode=mode)
 
 

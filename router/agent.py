@@ -82,8 +82,10 @@ def run_direct(question: str, hits: list[RouteHit], tools: list["BaseTool"]) -> 
     offered = [h.name for h in hits]
     if not tools:
         return AgentResult(question, "direct", "No tool in the catalog matches this question.", offered)
+    from llama_index.core.tools import adapt_to_async_tool
+
     tool = tools[0]
-    output = tool.call(input=question)
+    output = adapt_to_async_tool(tool).call(input=question)  # a registered tool may be a plain BaseTool
     call = ToolCall(tool.metadata.get_name(), {"input": question}, str(output.content), output.is_error)
     result = AgentResult(
         question, "direct", str(output.content), offered, [call], sources_of(output.raw_output),
@@ -121,7 +123,8 @@ async def arun_agent(
             calls.append(ToolCall(event.tool_name, dict(event.tool_kwargs), str(out.content), bool(out.is_error)))
             sources.extend(sources_of(out.raw_output))
     result = await handler
-    answer = str(getattr(result, "response", result).content or "").strip()
+    message = getattr(result, "response", result)
+    answer = str(getattr(message, "content", None) or "").strip()
     return AgentResult(question, "agent", answer, offered, calls, sources)
 
 

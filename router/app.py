@@ -290,7 +290,7 @@ class AgenticRouter:
         if self.view.abstains(hits):
             return AgentResult(question, mode, "No tool in the catalog fits this request.", [h.name for h in hits],
                                note="the best tool's fit is below abstain_below; no tool was called")
-        if mode == "agent":
+        if mode == "agent" and self.llm is not None:  # checked above; the check narrows the type
             retriever = self.object_retriever(k, routed={question: hits})
             return run_agent(question, self.llm, retriever, [h.name for h in hits])
         return run_direct(question, hits, self.tools_for(hits))

@@ -187,10 +187,10 @@ class RoutePipeline:
                 _deliver([future], lambda: [view.route(query, k, rerank=rerank, qvec=np.asarray(vectors[query]))])
             else:
                 groups.setdefault(k, []).append((query, future))
-        for k, items in groups.items():
+        for size, items in groups.items():
             queries = [query for query, _ in items]
             _deliver([future for _, future in items],
-                     lambda: view.route_many(queries, np.asarray([vectors[q] for q in queries], np.float32), k))
+                     lambda: view.route_many(queries, np.asarray([vectors[q] for q in queries], np.float32), size))
 
 
 def _deliver(futures: list["Future[Any]"], compute: Callable[[], list[Any]]) -> None:

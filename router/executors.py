@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import jsonschema
 from jsonschema.exceptions import SchemaError
-from llama_index.core.tools import FunctionTool, ToolMetadata
+from llama_index.core.tools import FunctionTool, ToolMetadata, adapt_to_async_tool
 
 from agentic_router.indexes.catalog import Catalog
 from agentic_router.indexes.errors import CatalogError, InputError, RemoteError
@@ -94,7 +94,7 @@ class ToolExecutor:
             server, remote = self._remote(spec)
             return _result(spec.name, call_tool(server, remote, arguments, self.timeout))
         tool = self.factory.build(spec)
-        output = tool.call(**arguments)
+        output = adapt_to_async_tool(tool).call(**arguments)  # a registered tool may be a plain BaseTool
         return {"tool": spec.name, "is_error": bool(output.is_error), "content": str(output.content)[:MAX_RESULT],
                 "structured": None}
 

@@ -112,7 +112,7 @@ def _load_openai_like(config: RouterConfig) -> "LLM":
 
 def _load_llama_cpp(config: RouterConfig) -> "LLM":
     try:
-        from llama_index.llms.llama_cpp import LlamaCPP  # type: ignore[import-not-found]
+        from llama_index.llms.llama_cpp import LlamaCPP
     except ImportError as exc:
         raise ModelError("llm_provider 'llama-cpp' needs: pip install llama-index-llms-llama-cpp") from exc
     path = Path(config.llm_model).expanduser() if config.llm_model else bundled_gguf_path()
@@ -174,7 +174,7 @@ def _load_weights(gguf: Path, cache: Path) -> tuple[Any, Any]:
         raise ModelError(f"cannot load LLM from {gguf}: {_one_line(exc)}") from exc
     # transformers marks GGUF-loaded models as quantised and then refuses save_pretrained; the weights
     # are already plain float32 tensors, so dropping the marker is safe.
-    model.hf_quantizer = None
+    model.hf_quantizer = None  # type: ignore[assignment]  # transformers types it as always set
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
     tokenizer = _prepare_tokenizer(tokenizer)
@@ -271,7 +271,7 @@ class LocalTransformersLLM(CustomLLM):
         return [_cut_at_stop(t, stop).strip() for t in decoded]
 
     def _generate(self, text: str, **kw: Any) -> str:
-        budget = kw.get("max_new_tokens") or kw.get("max_tokens")
+        budget = int(kw.get("max_new_tokens") or kw.get("max_tokens") or self.max_new_tokens)
         return self.generate_batch([text], budget, kw.get("stop"), chat=False, temperature=kw.get("temperature"))[0]
 
     def _stream(self, text: str, **kwargs: Any) -> Iterator[str]:

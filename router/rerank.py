@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import replace
-from typing import TYPE_CHECKING, Literal, Sequence, Union
+from typing import TYPE_CHECKING, Any, Literal, Sequence, Union
 
 from agentic_router.indexes.schema import RouteHit
 
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from sentence_transformers import CrossEncoder
 
 DEFAULT_WEIGHT = 0.3  # for a reranker trained without held-out questions to choose one on
-ALONE = "alone"  # a fusion weight meaning: order by the reranker's score alone
+ALONE: Literal["alone"] = "alone"  # a fusion weight meaning: order by the reranker's score alone
 FusionWeight = Union[float, Literal["alone"]]
 # A reranker reads 128 tokens (question included) but a chunk holds up to 256, so a passage is read in
 # overlapping windows of ~110 tokens and scores as its best window (MaxP). Read whole, the cut-off half of
@@ -74,7 +74,7 @@ def best_scores(model: "CrossEncoder", query: str, readings: Sequence[Sequence[s
     for texts in readings:
         spans.append((len(pairs), len(pairs) + len(texts)))
         pairs.extend((query, t) for t in texts)
-    scores = model.predict(pairs, show_progress_bar=False) if pairs else []
+    scores: Any = model.predict(pairs, show_progress_bar=False) if pairs else []
     return [float(max(scores[a:b])) for a, b in spans]
 
 

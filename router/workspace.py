@@ -203,7 +203,7 @@ class RouterView:
             return DEFAULT_WEIGHT
         fusion = self.registry.get(self.reranker_version).figures.get("fusion") or {}
         weight = fusion.get("weight", DEFAULT_WEIGHT)
-        return ALONE if weight is None else weight  # versions trained before the name stored None
+        return ALONE if weight is None or weight == ALONE else float(weight)  # versions before the name stored None
 
     @cached_property
     def tag(self) -> str:

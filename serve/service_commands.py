@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -79,7 +80,7 @@ def serve(ctx: click.Context, host: str, port: int, chroma_url: str | None, work
                f"{'API keys required' if keys.configured else 'no API key: loopback only'})", err=True)
     # Keep-alive longer than uvicorn's 5 s: a client reusing a connection the server is just closing gets a
     # reset, and clients under load (or behind a pool) reuse connections that idled a few seconds.
-    options = dict(host=host, port=port, log_level="info" if verbose else "warning", access_log=bool(verbose),
+    options: dict[str, Any] = dict(host=host, port=port, log_level="info" if verbose else "warning", access_log=bool(verbose),
                    timeout_graceful_shutdown=10, timeout_keep_alive=30)
     if workers == 1:
         uvicorn.run(create_app(router, keys=keys), **options)

@@ -73,6 +73,7 @@ def calibration_grid(base: Weights, level: str = "document") -> list[Weights]:
     against embeddings (real requests share fewer words with their tool than generated ones; the weight of
     the kind the requests are labelled with: tool cards at tool level, chunks at document level), how much
     the usage memory counts, and the similarity below which a recorded request votes for nothing."""
+    lexical: list[dict[str, Any]]
     if level == "tool":  # cards: the weight and what a BM25 score is divided by
         norms = dict.fromkeys((base.tool_lexical_norm, "best", "ceiling"))
         lexical = [{"tool_lexical_weight": lam, "tool_lexical_norm": norm} for lam in LEXICAL_WEIGHTS for norm in norms]

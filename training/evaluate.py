@@ -109,7 +109,7 @@ def evaluate(
         if on_query is not None:
             on_query(q, hits, ranked)
     answerable = [i for i, g in enumerate(golds) if g]
-    metrics = score_rankings([rankings[i] for i in answerable], [golds[i] for i in answerable])
+    metrics: dict[str, Any] = dict(score_rankings([rankings[i] for i in answerable], [golds[i] for i in answerable]))
     if len(answerable) < len(golds):
         metrics.update(abstain_metrics(abstained, [not g for g in golds]))
         metrics["abstain_curve"] = abstain_curve(fits, [not g for g in golds])

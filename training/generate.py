@@ -242,7 +242,7 @@ def _assemble(router: "RouterView", tools: list, sources: list[Source], raw: dic
               used_llm: bool, seed: int, k: int, progress: bool) -> tuple[RoutingDataset, dict[str, Any]]:
     funnel, dedup = Funnel(), NearDuplicates()
     examples = {normalize(e) for e in example_texts()}
-    cands = []
+    cands: list[_Cand] = []
     for src in sources:
         for item in raw.get(src.key, []):
             cand = _filtered(src, item, funnel, examples)

@@ -34,7 +34,7 @@ def dataset_from_logs(view: "RouterView", path: Path, val_fraction: float, seed:
     rows = load_queries(path)
     by_name = {t.name: t for t in tools}
     vector_of = {t.doc_id: t.name for t in tools if t.kind == "vector" and t.doc_id}
-    ds, unknown, dropped = RoutingDataset(), Counter(), 0
+    ds, unknown, dropped = RoutingDataset(), Counter[str](), 0
     for row in rows:
         names = []
         for gold in row.gold:
@@ -54,7 +54,7 @@ def dataset_from_logs(view: "RouterView", path: Path, val_fraction: float, seed:
     if not ds.queries:
         raise InputError(f"{path}: no gold id names a tool or document of this catalog "
                          f"(e.g. {next(iter(unknown), '?')!r})")
-    gold_docs = {q: [by_name[n].doc_id for n in names if by_name[n].doc_id] for q, names in ds.relevant_docs.items()}
+    gold_docs = {q: [d for n in names if (d := by_name[n].doc_id)] for q, names in ds.relevant_docs.items()}
     mapped = assign_best_chunks(view, ds, gold_docs)
     ds.assign_split(val_fraction, seed)
     ds.meta = {"generator": "log", "source_file": str(path), "rows": len(rows), "kept": len(ds.queries),

@@ -10,7 +10,7 @@ sentence-transformers' evaluators, which run inside the transformers training lo
 from __future__ import annotations
 
 import math
-from typing import Hashable, Iterable, Sequence, TypeVar
+from typing import AbstractSet, Hashable, Iterable, Sequence, TypeVar
 
 HIT_KS = (1, 3, 5, 10)
 Id = TypeVar("Id", bound=Hashable)
@@ -27,20 +27,20 @@ def dedupe(ids: Iterable[Id]) -> list[Id]:
     return out
 
 
-def first_rank(ranked: Sequence[Hashable], gold: set[Hashable]) -> int | None:
+def first_rank(ranked: Sequence[Hashable], gold: AbstractSet[Hashable]) -> int | None:
     for i, item in enumerate(ranked, start=1):
         if item in gold:
             return i
     return None
 
 
-def ndcg_at(ranked: Sequence[Hashable], gold: set[Hashable], k: int = 10) -> float:
+def ndcg_at(ranked: Sequence[Hashable], gold: AbstractSet[Hashable], k: int = 10) -> float:
     dcg = sum(1.0 / math.log2(i + 1) for i, item in enumerate(ranked[:k], start=1) if item in gold)
     ideal = sum(1.0 / math.log2(i + 1) for i in range(1, min(len(gold), k) + 1))
     return dcg / ideal if ideal else 0.0
 
 
-def score_rankings(rankings: Sequence[Sequence[Hashable]], golds: Sequence[set[Hashable]]) -> dict[str, float]:
+def score_rankings(rankings: Sequence[Sequence[Hashable]], golds: Sequence[AbstractSet[Hashable]]) -> dict[str, float]:
     """Aggregate metrics; keys match the CLI's JSON contract (``hit@1``, ``mrr``, ``ndcg@10``...)."""
     n = len(rankings)
     out: dict[str, float] = {"n": n}
@@ -50,12 +50,12 @@ def score_rankings(rankings: Sequence[Sequence[Hashable]], golds: Sequence[set[H
     for k in HIT_KS:
         out[f"hit@{k}"] = sum(1 for r in ranks if r is not None and r <= k) / n
     out["mrr"] = sum(1.0 / r for r in ranks if r is not None) / n
-    out["ndcg@10"] = sum(ndcg_at(r, g) for r, g in zip(rankings, golds)) / n
+    out["ndcg@10"] = sum((ndcg_at(r, g) for r, g in zip(rankings, golds)), 0.0) / n
     out.update(multi_tool(rankings, golds))
     return out
 
 
-def multi_tool(rankings: Sequence[Sequence[Hashable]], golds: Sequence[set[Hashable]], k: int = 5
+def multi_tool(rankings: Sequence[Sequence[Hashable]], golds: Sequence[AbstractSet[Hashable]], k: int = 5
                ) -> dict[str, float]:
     """For requests that need several tools (more than one gold id): the share of their tools in the top
     ``k`` (``recall@k``) and the share of requests with all of them there (``complete@k``). Empty when no

@@ -139,8 +139,11 @@ def calibrate_version(view: "RouterView", name: str, dataset_path: Path | None =
     if (dataset_path is None) == (queries_path is None):
         raise InputError("give exactly one of a data set (its held-out questions) or a labelled queries file")
     base_view = view.workspace.view(None, None)
-    queries = (load_queries(queries_path) if queries_path is not None
-               else heldout_queries(base_view, RoutingDataset.load(dataset_path)))
+    if queries_path is not None:
+        queries = load_queries(queries_path)
+    else:
+        assert dataset_path is not None  # exactly one of the two, checked above
+        queries = heldout_queries(base_view, RoutingDataset.load(dataset_path))
     if not queries:
         raise InputError("no labelled questions to calibrate on (the data set has no held-out split)")
     fusion = calibrate_fusion(base_view, load_reranker(view.registry.model_path(version)), queries, progress=True)

@@ -176,7 +176,7 @@ class LLMRunner:
         if not self.local:
             return complete_each(llm, prompts, max_new_tokens)
         phase = self.batches % 30
-        self.current = self.options[phase] if phase < len(self.options) else max(self.rates, key=self.rates.get)
+        self.current = self.options[phase] if phase < len(self.options) else max(self.rates, key=lambda n: self.rates[n])
         with torch_threads(self.current):  # the caller's thread count is back after each batch
             t = time.perf_counter()
             out = llm.generate_batch(prompts, max_new_tokens=max_new_tokens, stop=STOP, chat=False, temperature=0.0)

@@ -9,7 +9,7 @@ import math
 import random
 import re
 from collections import Counter, defaultdict
-from typing import TYPE_CHECKING, Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence, TypeVar
 
 import numpy as np
 
@@ -175,6 +175,9 @@ def ict_pairs(text: str, rng: random.Random, n: int, min_words: int = 6,
     return [(i, sents[i], " ".join(sents[:i] + sents[i + 1 :])) for i in sorted(picked)]
 
 
-def sample_kept(queries: Iterable[str], rng: random.Random, n: int = 10) -> list[str]:
+_T = TypeVar("_T")
+
+
+def sample_kept(queries: Iterable[_T], rng: random.Random, n: int = 10) -> list[_T]:
     items = list(queries)
     return rng.sample(items, min(n, len(items)))

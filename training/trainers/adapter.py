@@ -160,7 +160,7 @@ def _cache(ds: RoutingDataset, model: "SentenceTransformer", pairs: list[Pair],
     dim = model.get_embedding_dimension()
     known = {t: v for t, v in (text_vectors or {}).items() if t in where}
     try:
-        given = torch.as_tensor(np.asarray(list(known.values()) or np.zeros((0, dim)), dtype=np.float32))
+        given = torch.as_tensor(np.asarray(list(known.values()) or np.zeros((0, dim or 0)), dtype=np.float32))
     except (TypeError, ValueError) as exc:
         raise ModelError(f"text_vectors must be equal-length number lists ({one_line(exc)})") from exc
     if given.ndim != 2 or given.shape[1] != dim:
@@ -202,6 +202,7 @@ def _fit(adapter: "BaseAdapter", cache: _Cache, rows_q: "torch.Tensor", rows_pos
     from tqdm.auto import tqdm
     from transformers import get_linear_schedule_with_warmup
 
+    assert opts.batch_size and opts.epochs and opts.learning_rate, "trainers are given resolved settings"
     optimizer = _optimizer(adapter, opts.learning_rate)
     per_epoch = math.ceil(len(rows_q) / opts.batch_size)
     total = min(per_epoch * opts.epochs, opts.max_steps or per_epoch * opts.epochs)

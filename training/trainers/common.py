@@ -227,7 +227,7 @@ def build_pairs(dataset: RoutingDataset, split: str = "train") -> list[Pair]:
 
 
 def validation_qrels(dataset: RoutingDataset, max_corpus: int = 2000,
-                     seed: int = 0) -> tuple[dict[str, str], dict[str, str], dict[str, set[str]]]:
+                     seed: int = 0) -> tuple[dict[str, Any], dict[str, Any], dict[str, set[str]]]:
     """``(queries, corpus, relevant)`` of the val split in InformationRetrievalEvaluator's shape;
     empty dicts when the data set has no validation questions. The corpus is every positive plus a seeded
     sample of the other texts up to ``max_corpus``: re-embedding a whole catalog after every epoch would
@@ -277,6 +277,7 @@ def trainer_arguments(opts: TrainSettings, out: Path, device: str, rows: int, be
     """Keyword arguments shared by the sentence-transformers and cross-encoder training arguments: epoch-wise
     validation keeping the best checkpoint when there is a validation set, no hub, no trackers, CPU friendly."""
     strategy = "epoch" if best_metric is not None else "no"
+    assert opts.batch_size and opts.epochs, "trainers are given resolved settings"
     approx_steps = -(-rows // opts.batch_size) * opts.epochs
     approx_steps = min(approx_steps, opts.max_steps or approx_steps)
     return dict(

@@ -70,6 +70,8 @@ def train_full(dataset: RoutingDataset | str | Path, base_model: str, settings: 
                                             "positive": [p.positive for p in pairs]})
             counts = {"mined_rows": 0, "filled_rows": 0, "negatives_per_row": 0}
         laps.lap("mining")
+        assert opts.batch_size, "trainers are given resolved settings"
+        loss: CachedMultipleNegativesRankingLoss | MultipleNegativesRankingLoss
         if opts.batch_size > CACHED_LOSS_ABOVE:
             loss = CachedMultipleNegativesRankingLoss(model, mini_batch_size=32)
         else:

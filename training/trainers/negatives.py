@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import random
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from agentic_router.training.dataset import RoutingDataset
 from agentic_router.training.trainers.common import Pair, corpus_texts
@@ -28,14 +28,15 @@ def blocked_texts(dataset: RoutingDataset, pairs: list[Pair]) -> dict[str, set[s
             members.setdefault(group, []).append(texts[tid])
     out: dict[str, set[str]] = {}
     for p in pairs:
-        group = dataset.groups.get(p.positive_id)
-        if group is not None:
-            out.setdefault(p.query, set()).update(members.get(group, ()))
+        own = dataset.groups.get(p.positive_id)
+        if own is not None:
+            out.setdefault(p.query, set()).update(members.get(own, ()))
     return out
 
 
 def mine_negatives(model: "SentenceTransformer", pairs: list[Pair], corpus: dict[str, str], num_negatives: int,
-                   seed: int, output_format: str = "n-tuple", relative_margin: float | None = 0.05,
+                   seed: int, output_format: Literal["triplet", "n-tuple", "labeled-pair"] = "n-tuple",
+                   relative_margin: float | None = 0.05,
                    cache_dir: Path | None = None,
                    blocked: dict[str, set[str]] | None = None) -> tuple[Any, dict[str, int]]:
     """Hard negatives from the base model with ``sentence_transformers.util.mine_hard_negatives``.
