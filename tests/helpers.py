@@ -1,10 +1,14 @@
-"""Helpers shared by the tests: the tiny corpus, JSONL writing, and where the shared dev data lives."""
+"""Helpers shared by the tests: the tiny corpus, JSONL writing, where the shared dev data lives, free ports and
+waiting for a condition (never for a fixed time)."""
 
 from __future__ import annotations
 
 import json
 import os
+import socket
+import time
 from pathlib import Path
+from typing import Callable
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -61,3 +65,20 @@ def assert_not_first(hits, name: str, margin: float = RANK_MARGIN) -> None:
 def assert_first(hits, name: str, margin: float = RANK_MARGIN) -> None:
     gap = -lead(hits, name)
     assert gap >= margin, f"{name} leads by {gap:.4f}, less than {margin} ({[(h.name, round(h.score, 4)) for h in hits]})"
+
+
+def free_port() -> int:
+    """A TCP port on the loopback that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(check: Callable[[], bool], seconds: float, what: str, every: float = 0.02) -> None:
+    """Poll ``check`` until it holds; fail naming ``what`` after ``seconds``. A test waits for the state it
+    needs, so it neither sleeps longer than needed on a fast machine nor too little on a loaded one."""
+    deadline = time.monotonic() + seconds
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {seconds:.0f} s: {what}")
+        time.sleep(every)

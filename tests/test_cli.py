@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from cli import main
+from agentic_router.cli import main
 from helpers import write_jsonl
 
 

@@ -12,7 +12,6 @@ import re
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -28,18 +27,13 @@ from agentic_router.indexes.embeddings import resolve_model_path
 from agentic_router.indexes.config import BUNDLED_EMBEDDER
 from agentic_router.serve.auth import ApiKeys, check_bind, is_loopback
 from agentic_router.indexes.errors import ConfigError
-from helpers import CORPUS
+from helpers import CORPUS, free_port, wait_until
 
 CLI = str(Path(sys.executable).with_name("agentic-router"))
 READ_KEY = "read-key-0123456789abcdef"
 ADMIN_KEY = "admin-key-0123456789abcdef"
 START_TIMEOUT = 180.0
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _env(tmpdir: Path, keys: bool = True) -> dict[str, str]:
@@ -55,13 +49,13 @@ class Server:
 
     def __init__(self, workspace: Path, tmpdir: Path) -> None:
         self.workspace, self.tmpdir = workspace, tmpdir
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = workspace.parent / "server.log"
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen([CLI, "--workspace", str(self.workspace), "--llm", "none", "serve",
@@ -163,7 +157,7 @@ def test_bind_refused_without_a_key(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="at least"):
         ApiKeys.from_env({"AGENTIC_ROUTER_ADMIN_KEY": "short"})
     out = subprocess.run([CLI, "--workspace", str(tmp_path / "ws"), "serve", "--host", "0.0.0.0", "--port",
-                          str(_free_port())], env=_env(tmp_path, keys=False), capture_output=True, text=True,
+                          str(free_port())], env=_env(tmp_path, keys=False), capture_output=True, text=True,
                          timeout=120)
     assert out.returncode == 1
     assert out.stderr.strip().splitlines()[-1].startswith("error: refusing to listen on 0.0.0.0 without an API key")
@@ -417,9 +411,10 @@ def test_hot_model_switch_fails_no_request(server: Server) -> None:
     with server.client() as c:
         before = c.post("/v1/route", json={"query": "What does the borrow checker verify?", "k": 3}).json()
         with _Load(server) as load:
-            time.sleep(0.5)
+            wait_until(lambda: len(load.codes) >= 10, 60, "routes under way before the switch")
             switched = c.post("/v1/models/copy1/activate")
-            time.sleep(0.5)
+            after = len(load.codes)
+            wait_until(lambda: len(load.codes) >= after + 10, 60, "routes answered after the switch")
         assert switched.status_code == 200, switched.text
         assert switched.json()["active"]["embedder"] == "copy1" and switched.json()["chunks_embedded"] > 0
         assert len(load.codes) > 10 and set(load.codes) == {200}, load.codes[-5:]
@@ -507,8 +502,7 @@ def test_kill9_during_a_model_activation_leaves_a_working_version(server: Server
             seen = c.get("/readyz").json().get("activating") == "copy2"
             time.sleep(0.02)
     assert seen, "the activation was never seen under way"
-    time.sleep(0.5)  # the model is loading or the catalog is being re-embedded into its collections
-    server.kill9()
+    server.kill9()  # the model is loading or the catalog is being re-embedded into its collections
     sender.join(timeout=30)
     server.start()
     with server.client() as c:

@@ -24,12 +24,14 @@ from mcp import Client, StdioServerParameters
 from mcp_toy_server import HIJACK
 from openai_server import TOOL_LINE
 
+from agentic_router.cli import main
 from agentic_router.indexes.errors import CatalogError, InputError, RemoteError
 from agentic_router.indexes.schema import ToolSpec
 from agentic_router.router.app import AgenticRouter
 from agentic_router.serve.auth import ApiKeys
 from agentic_router.serve.mcp import Access, build_server, http_app
-from cli import main
+
+from helpers import free_port
 
 TOY = Path(__file__).resolve().parent / "mcp_toy_server.py"
 TOY_TOOLS = 26
@@ -235,7 +237,7 @@ def test_failing_servers_leave_the_catalog_unchanged(make_router, tmp_path: Path
     failures = [
         ({"command": ["/nonexistent/mcp-server"]}, RemoteError, "FileNotFoundError"),
         ({"command": toy_command(tmp_path, "--garbage")}, RemoteError, "failed while listing"),
-        ({"url": f"http://127.0.0.1:{_free_port()}/mcp"}, RemoteError, "failed while listing"),
+        ({"url": f"http://127.0.0.1:{free_port()}/mcp"}, RemoteError, "failed while listing"),
         ({"command": toy_command(tmp_path), "name": "bad__name"}, InputError, "server name"),
         ({"command": toy_command(tmp_path)}, CatalogError, "'toy__add' is already taken"),  # all or nothing
     ]
@@ -252,11 +254,6 @@ def test_failing_servers_leave_the_catalog_unchanged(make_router, tmp_path: Path
     [report] = router.sync_mcp_servers("calc")
     assert "error" in report and "JSONDecodeError" in report["error"] and state() == kept
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # ---- the command line ------------------------------------------------------------------------------------
@@ -310,7 +307,7 @@ def test_http_transport_read_only_off_loopback(make_router, monkeypatch: pytest.
     router = make_router()
     router.add_tools([ToolSpec(name="get_weather", description="Weather forecast for a city", kind="external")])
     access = Access.from_env(host)
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(http_app(build_server(router, access), access, host), host=host, port=port,
                                            log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from cli import main
+from agentic_router.cli import main
 from agentic_router.router.activation import activate, sync_collections
 from agentic_router.router.app import AgenticRouter
 from agentic_router.indexes.embeddings import resolve_model_path

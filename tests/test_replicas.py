@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -27,15 +26,12 @@ from agentic_router.indexes.schema import ToolSpec
 from agentic_router.indexes.store import chroma_client
 from agentic_router.router.app import AgenticRouter
 
+from helpers import free_port
+
 BIN = Path(sys.executable).parent
 ADMIN_KEY = "admin-key-0123456789abcdef"
 QUESTION = "Which pigment absorbs light for photosynthesis?"
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _wait(check: Callable[[], bool], seconds: float, what: str) -> None:
@@ -53,7 +49,7 @@ def _wait(check: Callable[[], bool], seconds: float, what: str) -> None:
 @pytest.fixture
 def chroma(tmp_path: Path) -> Iterator[str]:
     """A real Chroma server (`chroma run`) on a free loopback port, stopped after the test."""
-    port = _free_port()
+    port = free_port()
     log = (tmp_path / "chroma.log").open("wb")
     proc = subprocess.Popen([str(BIN / "chroma"), "run", "--path", str(tmp_path / "chroma-data"), "--host", "127.0.0.1",
                              "--port", str(port)], stdout=log, stderr=log)
@@ -168,7 +164,7 @@ def test_stale_lock_is_broken_and_a_mirror_of_another_log_is_rebuilt(chroma: str
 # ---- two service processes ---------------------------------------------------------------------------
 class Replica:
     def __init__(self, root: Path, name: str, chroma: str, models: Path, *extra: str) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTIC_ROUTER_")}
         env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", OMP_NUM_THREADS="1",
