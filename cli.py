@@ -198,6 +198,9 @@ class _KParam(click.ParamType):
         return k
 
 
+CLI_FORMATS = ("text", "json", "openai", "anthropic", "openai-tool-search")
+
+
 @main.command()
 @click.argument("question")
 @click.option("-k", "--k", "k", type=_KParam(), default=5, show_default=True,
@@ -206,15 +209,25 @@ class _KParam(click.ParamType):
 @click.option("--rerank", type=click.IntRange(1, 1000), default=None,
               help="Reorder the router's top N with the active cross-encoder.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "openai"]), default=None,
-              help="openai: print the routed tools as an OpenAI `tools` array.")
+@click.option("--format", "fmt", metavar="|".join(CLI_FORMATS), default=None,
+              help="openai: an OpenAI `tools` array; anthropic / openai-tool-search: the result of a client-side "
+                   "search tool over deferred tools (docs/cli.md).")
+@click.option("--call-id", default=None,
+              help="With anthropic / openai-tool-search: the id of the model's search-tool call, echoed in the result.")
 @click.pass_context
-@json_mode("as_json", when=lambda kw: kw.get("fmt") in ("json", "openai"))
-def route(ctx: click.Context, question: str, k: int | Literal["auto"], rerank: int | None, as_json: bool, fmt: str | None) -> None:
+@json_mode("as_json", when=lambda kw: kw.get("fmt") not in (None, "text"))
+def route(ctx: click.Context, question: str, k: int | Literal["auto"], rerank: int | None, as_json: bool,
+          fmt: str | None, call_id: str | None) -> None:
     """Rank the tools for a question."""
+    if fmt is not None and fmt not in CLI_FORMATS:  # one line, exit 2: a usage error, not click's usage block
+        click.echo(f"error: unknown --format {fmt[:40]!r}; use one of {', '.join(CLI_FORMATS)}", err=True)
+        ctx.exit(2)
+    if call_id is not None and fmt not in ("anthropic", "openai-tool-search"):
+        click.echo("error: --call-id goes with --format anthropic or openai-tool-search", err=True)
+        ctx.exit(2)
     router = open_router(ctx)
-    if fmt == "openai":
-        emit_json(router.route_openai_tools(question, k))
+    if fmt not in (None, "text", "json"):
+        emit_json(router.route_as(question, fmt, k, call_id=call_id, rerank=rerank))
         return
     as_json = as_json or fmt == "json"
     hits = router.route(question, k, rerank=rerank)

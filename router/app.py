@@ -25,6 +25,14 @@ from agentic_router.router.agent import MODES, AgentResult, default_mode, run_ag
 from agentic_router.router.executors import ToolExecutor
 from agentic_router.router.llms import is_capable, load_llm
 from agentic_router.router.objects import CatalogToolRetriever
+from agentic_router.router.payloads import (
+    TOOL_SEARCH_FORMATS,
+    ToolDefinition,
+    check_call_id,
+    check_format,
+    route_json,
+    tool_search_result,
+)
 from agentic_router.router.retriever import check_query
 from agentic_router.router.scoring import close_to_best
 from agentic_router.router.workspace import RouterView, Workspace
@@ -216,9 +224,36 @@ class AgenticRouter:
 
     def route_openai_tools(self, query: str, k: int | Literal["auto"] | None = None) -> list[dict[str, Any]]:
         """The routed tools as an OpenAI ``tools`` array, to pass exactly those to a model."""
-        hits = self.route(query, k)
+        return self.format_route(query, self.route(query, k), "openai")
+
+    def route_as(self, query: str, fmt: str, k: int | Literal["auto"] | None = None, call_id: str | None = None,
+                 rerank: int | None = None) -> Any:
+        """Route and shape the answer as ``fmt`` (``payloads.ROUTE_FORMATS``): ``json`` as ``route --json``,
+        ``openai`` a Chat Completions ``tools`` array, ``anthropic`` / ``openai-tool-search`` the result of the
+        client's search tool, echoing ``call_id`` (the model's call of that tool)."""
+        fmt = check_format(fmt)
+        call_id = check_call_id(call_id, fmt)
+        return self.format_route(query, self.route(query, k, rerank=rerank), fmt, call_id)
+
+    def format_route(self, query: str, hits: Sequence[RouteHit], fmt: str, call_id: str | None = None) -> Any:
+        """``route_as`` on hits already routed (the HTTP service routes in batches, then shapes each answer).
+        A search result reveals no tool when the router abstains: the model hears "nothing fits" instead of
+        being handed the least bad tools."""
+        fmt = check_format(fmt)
+        call_id = check_call_id(call_id, fmt)
+        if fmt == "json":
+            return route_json(query, hits, self.abstains(hits))
+        if fmt in TOOL_SEARCH_FORMATS:
+            shown = [] if self.abstains(hits) else hits
+            return tool_search_result(fmt, self.tool_definitions(shown), call_id)
         specs = self.catalog.get_tools([h.name for h in hits])
         return [self.executor.openai_tool(specs[h.name]) for h in hits if h.name in specs]
+
+    def tool_definitions(self, hits: Sequence[RouteHit]) -> list[ToolDefinition]:
+        """Name, description and input schema of routed tools, in their order, as a provider declares them."""
+        specs = self.catalog.get_tools([h.name for h in hits])
+        return [ToolDefinition(s.name, s.description, self.executor.input_schema(s))
+                for s in (specs.get(h.name) for h in hits) if s is not None]
 
     def _embed_cards(self, texts: list[str]) -> list[list[float]]:
         return embed_texts(self.view.embedder, texts, show_progress=len(texts) > 256)

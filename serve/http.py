@@ -38,7 +38,17 @@ from agentic_router.indexes.external import specs_from_rows
 from agentic_router.indexes.schema import TOOL_KINDS, ToolSpec
 from agentic_router.router.app import AgenticRouter
 from agentic_router.router.batching import RoutePipeline
-from agentic_router.router.payloads import check_kinds, fetch_size, keep_kinds, models_json, route_json, tools_json
+from agentic_router.router.payloads import (
+    MAX_CALL_ID,
+    ROUTE_FORMATS,
+    check_call_id,
+    check_kinds,
+    fetch_size,
+    keep_kinds,
+    models_json,
+    route_json,
+    tools_json,
+)
 from agentic_router.router.registry import BASE
 from agentic_router.serve.auth import ADMIN, READ, ApiKeys
 from agentic_router.serve.errors import ContainErrors, install_error_handlers
@@ -60,6 +70,12 @@ class RouteRequest(BaseModel):
                        "when no tool fits).")
     rerank: int | None = Field(None, ge=1, le=100, description="Reorder the top N with the active cross-encoder.")
     kinds: list[Literal[TOOL_KINDS]] | None = Field(None, description="Keep only tools of these kinds.")  # type: ignore[valid-type]
+    format: Literal[ROUTE_FORMATS] = Field(  # type: ignore[valid-type]
+        "json", description="json: `{query, tools, abstain}`; openai: a Chat Completions `tools` array; anthropic / "
+                            "openai-tool-search: the result of a client-side search tool over deferred tools.")
+    call_id: str | None = Field(None, min_length=1, max_length=MAX_CALL_ID,
+                                description="anthropic / openai-tool-search: the id of the model's search-tool "
+                                            "call, echoed in the result.")
 
 
 class QueryRequest(BaseModel):
@@ -250,13 +266,17 @@ def create_app(router_or_workspace: AgenticRouter | str | Path, keys: ApiKeys | 
     # ---- routing and answering ---------------------------------------------------------------------
     @app.post("/v1/route", tags=["routing"], dependencies=read)
     async def route(req: RouteRequest) -> JSONResponse:
-        """The same JSON as `agentic-router route --json`: `{query, tools, abstain}`."""
+        """The same JSON as `agentic-router route --json`: `{query, tools, abstain}`; with `format`, the same
+        as `route --format FORMAT` (docs/cli.md)."""
         auto = req.k == "auto"
         kinds, k = check_kinds(req.kinds), router.config.k_max if auto else int(req.k)
+        check_call_id(req.call_id, req.format)
         routed = await asyncio.wrap_future(service.routes.submit(req.query, fetch_size(k, kinds), req.rerank))
         hits = keep_kinds(routed, kinds, k)
         hits = router.auto_k(hits) if auto else hits
-        return JSONResponse(route_json(req.query, hits, router.abstains(hits)))
+        if req.format == "json":
+            return JSONResponse(route_json(req.query, hits, router.abstains(hits)))
+        return JSONResponse(await run_in_threadpool(router.format_route, req.query, hits, req.format, req.call_id))
 
     @app.post("/v1/query", tags=["routing"], dependencies=read)
     def query(req: QueryRequest) -> JSONResponse:

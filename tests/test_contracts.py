@@ -55,6 +55,8 @@ def test_every_json_command_prints_one_json_document(tmp_path: Path) -> None:
         ("tools", "sync", "--json"),
         ("route", "will it rain in Lisbon", "--json"),
         ("route", "will it rain in Lisbon", "--format", "openai"),
+        ("route", "will it rain in Lisbon", "--format", "anthropic", "--call-id", "toolu_01"),
+        ("route", "will it rain in Lisbon", "-k", "auto", "--format", "openai-tool-search"),
         ("query", "What does the borrow checker verify?", "--json"),
         ("feedback", "--query", "ping the boss", "--tool", "send_email", "--json"),
         ("feedback", "--from-queries", str(log), "--json"),

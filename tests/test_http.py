@@ -28,6 +28,7 @@ from agentic_router.indexes.config import BUNDLED_EMBEDDER
 from agentic_router.serve.auth import ApiKeys, check_bind, is_loopback
 from agentic_router.indexes.errors import ConfigError
 from helpers import CORPUS, free_port, wait_until
+from provider_shapes import check_anthropic_result, check_openai_output
 
 CLI = str(Path(sys.executable).with_name("agentic-router"))
 READ_KEY = "read-key-0123456789abcdef"
@@ -179,6 +180,32 @@ def test_route_returns_the_cli_json_shape(server: Server) -> None:
                                             "kinds": ["external"]}).json()
         assert [t["kind"] for t in weather["tools"]] == ["external", "external"]
         assert weather["tools"][0]["name"] == "get_weather"
+
+
+def test_route_formats_are_the_cli_formats(server: Server) -> None:
+    rain = {"query": "will it rain in Lisbon?", "k": 2, "kinds": ["external"]}
+    with server.client(READ_KEY) as c:
+        found = c.post("/v1/route", json={**rain, "format": "anthropic", "call_id": "toolu_01H"}).json()
+        assert check_anthropic_result(found)[0] == "get_weather" and found["tool_result"]["tool_use_id"] == "toolu_01H"
+        loaded = c.post("/v1/route", json={**rain, "format": "openai-tool-search", "call_id": "call_h"}).json()
+        assert check_openai_output(loaded, "call_h") == ["get_weather", "send_email"]
+        assert loaded["tools"][1]["parameters"]["properties"]["to"] == {"type": "string", "description": "recipient"}
+        chat = c.post("/v1/route", json={**rain, "format": "openai"}).json()
+        assert [t["function"]["name"] for t in chat] == ["get_weather", "send_email"]
+        assert c.post("/v1/route", json={**rain, "format": "json"}).json()["tools"][0]["name"] == "get_weather"
+        # nothing fits (k auto): the provider's "nothing found", not an error
+        unfit = [q for q in ("what is the capital of Mongolia", "who painted the Mona Lisa", "how tall is Everest")
+                 if c.post("/v1/route", json={"query": q, "k": "auto"}).json()["abstain"]]
+        assert unfit, "premise: one of the questions fits no tool of this catalog"
+        empty = c.post("/v1/route", json={"query": unfit[0], "k": "auto", "format": "anthropic", "call_id": "toolu_01I"})
+        assert empty.status_code == 200 and check_anthropic_result(empty.json()) == []
+        empty = c.post("/v1/route", json={"query": unfit[0], "k": "auto", "format": "openai-tool-search"})
+        assert empty.status_code == 200 and check_openai_output(empty.json()) == []
+        bad = c.post("/v1/route", json={**rain, "format": "xml"})
+        assert bad.status_code == 422 and bad.json()["error"] == (
+            "format: Input should be 'json', 'openai', 'anthropic' or 'openai-tool-search'")
+        stray = c.post("/v1/route", json={**rain, "call_id": "toolu_01J"})
+        assert stray.status_code == 422 and stray.json()["error"].startswith("call_id applies to the formats")
 
 
 def test_query_answers_through_the_routed_tool(server: Server) -> None:
