@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+import time
 from pathlib import Path
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -61,3 +63,21 @@ def assert_not_first(hits, name: str, margin: float = RANK_MARGIN) -> None:
 def assert_first(hits, name: str, margin: float = RANK_MARGIN) -> None:
     gap = -lead(hits, name)
     assert gap >= margin, f"{name} leads by {gap:.4f}, less than {margin} ({[(h.name, round(h.score, 4)) for h in hits]})"
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now (the OS picks it)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(host: str, port: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError("server did not start listening")

@@ -18,6 +18,7 @@ import httpx
 import pytest
 import uvicorn
 from click.testing import CliRunner
+from helpers import free_port, wait_for_port
 from llama_index.core.base.llms.types import ChatMessage, ChatResponse, CompletionResponse, LLMMetadata
 from llama_index.core.llms import CustomLLM
 from mcp import Client, StdioServerParameters
@@ -235,7 +236,7 @@ def test_failing_servers_leave_the_catalog_unchanged(make_router, tmp_path: Path
     failures = [
         ({"command": ["/nonexistent/mcp-server"]}, RemoteError, "FileNotFoundError"),
         ({"command": toy_command(tmp_path, "--garbage")}, RemoteError, "failed while listing"),
-        ({"url": f"http://127.0.0.1:{_free_port()}/mcp"}, RemoteError, "failed while listing"),
+        ({"url": f"http://127.0.0.1:{free_port()}/mcp"}, RemoteError, "failed while listing"),
         ({"command": toy_command(tmp_path), "name": "bad__name"}, InputError, "server name"),
         ({"command": toy_command(tmp_path)}, CatalogError, "'toy__add' is already taken"),  # all or nothing
     ]
@@ -251,12 +252,6 @@ def test_failing_servers_leave_the_catalog_unchanged(make_router, tmp_path: Path
     (tmp_path / "spec.json").write_text("{not json")
     [report] = router.sync_mcp_servers("calc")
     assert "error" in report and "JSONDecodeError" in report["error"] and state() == kept
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # ---- the command line ------------------------------------------------------------------------------------
@@ -310,13 +305,13 @@ def test_http_transport_read_only_off_loopback(make_router, monkeypatch: pytest.
     router = make_router()
     router.add_tools([ToolSpec(name="get_weather", description="Weather forecast for a city", kind="external")])
     access = Access.from_env(host)
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(http_app(build_server(router, access), access, host), host=host, port=port,
                                            log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:
-        _wait_for_port(host, port)
+        wait_for_port(host, port)
 
         async def steps() -> tuple[Any, Any]:
             async with Client(f"http://{host}:{port}/mcp", read_timeout_seconds=60) as client:
@@ -349,14 +344,3 @@ def _outward_address() -> str | None:
     except OSError:
         return None
     return None if address.startswith("127.") else address
-
-
-def _wait_for_port(host: str, port: int, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection((host, port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError("server did not start listening")
