@@ -1,6 +1,6 @@
 """OpenAPI documents as a source of tools, with real parts: the shop API of tests/openapi_app.py served by uvicorn
 in a subprocess on a free port (its own /openapi.json), registered in a real catalog (real embedder and Chroma),
-routed to and called from Python, the agent's tools and the command line."""
+routed to and called from Python, the agent's tools, the command line and an MCP client session."""
 
 from __future__ import annotations
 
@@ -17,9 +17,11 @@ import anyio
 import httpx
 import pytest
 from click.testing import CliRunner
-from helpers import free_port
+from helpers import free_port, serve_asgi
+from mcp import Client
 
 from agentic_router.indexes.errors import CatalogError, InputError, RemoteError
+from agentic_router.serve.mcp import Access, build_server, http_app
 from cli import main
 
 APP = Path(__file__).resolve().parent / "openapi_app.py"
@@ -170,6 +172,35 @@ paths:
         router.call_tool("Weather_Service__forecast_today", {"city": "Oslo", "days": 0})
     result = router.call_tool("Weather_Service__forecast_today", {"city": "Oslo", "units": None, "days": 2})
     assert result["structured"]["city"] == "Oslo" and shop.requests()[-1]["query"] == "days=2"
+
+
+def test_mcp_client_finds_and_calls_an_openapi_tool(make_router, shop: ShopApi, monkeypatch: pytest.MonkeyPatch
+                                                    ) -> None:
+    """The router's MCP server on streamable HTTP (uvicorn in a thread of this process, real client session)."""
+    monkeypatch.setenv("SHOP_TOKEN", TOKEN)
+    router = make_router()
+    router.add_openapi(shop.spec_url, name="shop", auth_env="SHOP_TOKEN", timeout=2)
+    access = Access(loopback=True)
+
+    async def steps(url: str) -> dict[str, Any]:
+        async with Client(url + "/mcp", read_timeout_seconds=60) as client:
+            listed = {t.name: t.description for t in (await client.list_tools()).tools}
+            found = await client.call_tool("search_tools", {"query": "current weather in Oslo", "k": 1})
+            called = await client.call_tool("call_tool", {"name": "shop__get_weather", "arguments": {"city": "Oslo"}})
+            before = len(shop.requests())
+            wrong = await client.call_tool("call_tool", {"name": "shop__get_weather", "arguments": {"town": "Oslo"}})
+            unsent = len(shop.requests()) == before
+            boom = await client.call_tool("call_tool", {"name": "shop__inventory_report", "arguments": {}})
+        return {"listed": listed, "found": found.structured_content, "called": called.structured_content,
+                "wrong": wrong, "unsent": unsent, "boom": boom}
+
+    with serve_asgi(http_app(build_server(router, access), access, "127.0.0.1")) as url:
+        out = anyio.run(steps, url)
+    assert "Sources: OpenAPI shop (6 tools)." in out["listed"]["search_tools"]
+    assert out["found"]["tools"][0]["name"] == "shop__get_weather"
+    assert out["called"]["structured"] == {"city": "Oslo", "units": "metric", "temperature": 21, "sky": "clear"}
+    assert out["wrong"].is_error and "'town' was unexpected" in out["wrong"].content[0].text and out["unsent"]
+    assert out["boom"].is_error and "HTTP 500 Internal Server Error" in out["boom"].content[0].text
 
 
 def _write(path: Path, doc: dict[str, Any]) -> Path:
