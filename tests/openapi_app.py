@@ -4,8 +4,8 @@ method, path, query, whether the bearer token matched; never the token), and che
 its ``SHOP_API_TOKEN`` environment variable.
 
 The served document depends on the first word of the ``--variant`` file, read per request, so a test can
-change the API under a registered source: ``v1`` (default) and ``v2`` (an operation added, one removed, one
-described anew). Both variants drop the operationId of ``GET /items/{item_id}``, for the readable-name rule.
+change the API under a registered source: ``v1`` (default), ``v2`` (an operation added, one removed, one
+described anew) and ``broken`` (a Swagger 2 document). Both variants drop the operationId of ``GET /items/{item_id}``, for the readable-name rule.
 """
 
 from __future__ import annotations
@@ -100,6 +100,8 @@ def openapi_document() -> JSONResponse:
 
 
 def served_document(variant: str) -> dict[str, Any]:
+    if variant == "broken":
+        return {"swagger": "2.0", "paths": {}}
     doc = copy.deepcopy(app.openapi())
     doc["paths"]["/items/{item_id}"]["get"].pop("operationId", None)
     if variant == "v2":

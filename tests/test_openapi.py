@@ -161,10 +161,16 @@ paths:
         - {name: city, in: path, required: true, schema: {type: string}}
         - {name: units, in: query, schema: {type: string, nullable: true, enum: [metric, imperial]}}
         - {name: days, in: query, schema: {type: integer, minimum: 0, exclusiveMinimum: true}}
+  /upload:
+    post:
+      requestBody:
+        required: true
+        content: {multipart/form-data: {schema: {type: object}}}
 """, encoding="utf-8")
     router = make_router()
     report = router.add_openapi(spec, base_url=shop.url + "/")
     assert report["server"] == "Weather_Service" and report["added"] == ["Weather_Service__forecast_today"]
+    assert report["skipped"] == ["POST /upload: its request body is not JSON (multipart/form-data)"]
     schema = router.describe_tool("Weather_Service__forecast_today")["input_schema"]
     assert schema["properties"]["units"]["type"] == ["string", "null"] and None in schema["properties"]["units"]["enum"]
     assert schema["properties"]["days"] == {"type": "integer", "exclusiveMinimum": 0}
@@ -277,6 +283,13 @@ def test_sync_follows_the_served_document(make_router, shop: ShopApi) -> None:
     assert back["added"] == ["shop__inventory_report"] and back["removed"] == ["shop__list_reviews"]
     [again] = router.sync_sources()
     assert again["added"] == again["changed"] == again["removed"] == [] and router.catalog.version() == version + 1
+    kept = [s.to_dict() for s in router.list_tools()]
+    shop.serve("broken")  # a document gone bad: the error is reported, the tools stay
+    try:
+        [failed] = router.sync_sources("shop")
+    finally:
+        shop.serve("v1")
+    assert "not an OpenAPI 3 document (Swagger 2.0)" in failed["error"] and [s.to_dict() for s in router.list_tools()] == kept
 
 
 # ---- the command line ------------------------------------------------------------------------------------
