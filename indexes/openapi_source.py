@@ -259,8 +259,8 @@ def _request(source: OpenApiSource, plan_json: str, arguments: dict[str, Any]) -
             headers[wire] = _text(value)
     kwargs: dict[str, Any] = {"params": query}
     body = plan.get("body")
-    if body == "body" and "body" in arguments:
-        kwargs["json"] = arguments["body"]
+    if isinstance(body, str) and body in arguments:  # the body as one argument
+        kwargs["json"] = arguments[body]
     elif isinstance(body, list):
         fields = {k: arguments[k] for k in body if k in arguments}
         if fields or plan.get("body_required"):

@@ -21,6 +21,7 @@ from helpers import free_port, serve_asgi
 from mcp import Client
 
 from agentic_router.indexes.errors import CatalogError, InputError, RemoteError
+from agentic_router.indexes.openapi_schema import input_schema
 from agentic_router.serve.mcp import Access, build_server, http_app
 from cli import main
 
@@ -207,6 +208,20 @@ def test_mcp_client_finds_and_calls_an_openapi_tool(make_router, shop: ShopApi, 
     assert out["called"]["structured"] == {"city": "Oslo", "units": "metric", "temperature": 21, "sky": "clear"}
     assert out["wrong"].is_error and "'town' was unexpected" in out["wrong"].content[0].text and out["unsent"]
     assert out["boom"].is_error and "HTTP 500 Internal Server Error" in out["boom"].content[0].text
+
+
+def test_a_body_stays_one_argument_when_flattening_would_change_it() -> None:
+    doc = {"openapi": "3.1.0", "paths": {}}
+    listed = {"requestBody": {"required": True, "content": {"application/json": {
+        "schema": {"type": "array", "items": {"type": "integer"}}}}}}
+    schema, plan, _ = input_schema(listed, [], doc, "doc", "POST /x")
+    assert plan["body"] == "body" and schema["required"] == ["body"] and schema["properties"]["body"]["type"] == "array"
+    clash = {"parameters": [{"name": "id", "in": "query", "schema": {"type": "string"}}],
+             "requestBody": {"content": {"application/json": {"schema": {
+                 "type": "object", "properties": {"id": {"type": "integer"}}, "required": ["id"]}}}}}
+    schema, plan, _ = input_schema(clash, [], doc, "doc", "PUT /x")
+    assert plan == {"params": {"id": ["query", "id"]}, "body": "body", "body_required": False}
+    assert set(schema["properties"]) == {"id", "body"} and "required" not in schema
 
 
 def _write(path: Path, doc: dict[str, Any]) -> Path:
