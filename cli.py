@@ -15,7 +15,7 @@ from typing import Any, Literal
 import click
 
 from agentic_router.indexes.config import HOME_ENV, LLM_PROVIDERS
-from agentic_router.indexes.errors import RouterError
+from agentic_router.indexes.errors import RemoteError, RouterError
 from agentic_router.indexes.schema import TOOL_KINDS
 from agentic_router.serve import model_commands, service_commands
 from agentic_router.serve.shell import emit_json, json_mode, open_router
@@ -94,7 +94,15 @@ def tools() -> None:
 @click.option("--replace", is_flag=True, help="Update tools registered with another description.")
 @click.option("--mcp-command", default=None, help='Register the tools of an MCP server started as "CMD ARGS..." (stdio).')
 @click.option("--mcp-url", default=None, help="Register the tools of an MCP server at this streamable-HTTP URL.")
-@click.option("--server-name", default=None, help="Prefix of the server's tools (NAME__tool); default: its own name.")
+@click.option("--openapi", "openapi", default=None, metavar="SPEC",
+              help="Register every operation of an OpenAPI 3 document (file path or http(s) URL).")
+@click.option("--server-name", default=None,
+              help="Prefix of the source's tools (NAME__tool); default: the server's own name or the document's title.")
+@click.option("--base-url", default=None, help="With --openapi: where requests go (default: the document's first server).")
+@click.option("--auth-env", default=None, metavar="VAR",
+              help="With --openapi: send the value of environment variable VAR as a bearer token (read at call time).")
+@click.option("--timeout", type=click.FloatRange(0, 600, min_open=True), default=None,
+              help="With --openapi: seconds one API call may take (default 30).")
 @click.option("--fix-names", is_flag=True,
               help="Rename catalog names that clients refuse (e.g. 'getPM2.5Level' -> 'getPM2_5Level') "
                    "instead of refusing the file; the original stays as the tool's title.")
@@ -102,12 +110,21 @@ def tools() -> None:
 @click.pass_context
 @json_mode("as_json")
 def tools_add(ctx: click.Context, catalog: Path | None, replace: bool, mcp_command: str | None, mcp_url: str | None,
-              server_name: str | None, fix_names: bool, as_json: bool) -> None:
-    """Register external tools from a JSONL catalog, or every tool of an MCP server."""
-    if sum(x is not None for x in (catalog, mcp_command, mcp_url)) != 1:
-        raise click.UsageError("give one of CATALOG, --mcp-command or --mcp-url")
+              openapi: str | None, server_name: str | None, base_url: str | None, auth_env: str | None,
+              timeout: float | None, fix_names: bool, as_json: bool) -> None:
+    """Register external tools from a JSONL catalog, every tool of an MCP server, or every operation of an
+    OpenAPI document."""
+    if sum(x is not None for x in (catalog, mcp_command, mcp_url, openapi)) != 1:
+        raise click.UsageError("give one of CATALOG, --mcp-command, --mcp-url or --openapi")
+    if openapi is None and (base_url, auth_env, timeout) != (None, None, None):
+        raise click.UsageError("--base-url, --auth-env and --timeout go with --openapi")
     if catalog is None:
-        result = open_router(ctx).add_mcp_server(mcp_command, mcp_url, name=server_name, replace=replace)
+        router = open_router(ctx)
+        if openapi is not None:
+            result = router.add_openapi(openapi, name=server_name, base_url=base_url, auth_env=auth_env,
+                                        timeout=timeout, replace=replace)
+        else:
+            result = router.add_mcp_server(mcp_command, mcp_url, name=server_name, replace=replace)
         if as_json:
             emit_json(result)
             if "error" in result:
@@ -123,13 +140,14 @@ def tools_add(ctx: click.Context, catalog: Path | None, replace: bool, mcp_comma
 
 
 @tools.command("sync")
-@click.option("--server-name", default=None, help="Only this MCP server (default: every registered one).")
-@click.option("--json", "as_json", is_flag=True, help="Print one report per server as a JSON list.")
+@click.option("--server-name", default=None, help="Only this MCP server or OpenAPI document (default: every one).")
+@click.option("--json", "as_json", is_flag=True, help="Print one report per source as a JSON list.")
 @click.pass_context
 @json_mode("as_json")
 def tools_sync(ctx: click.Context, server_name: str | None, as_json: bool) -> None:
-    """List registered MCP servers again: add new tools, re-embed changed ones, remove vanished ones."""
-    results = open_router(ctx).sync_mcp_servers(server_name)
+    """Read registered MCP servers and OpenAPI documents again: add new tools, re-embed changed ones, remove
+    vanished ones."""
+    results = open_router(ctx).sync_sources(server_name)
     if as_json:
         emit_json(results)
     else:
@@ -137,7 +155,7 @@ def tools_sync(ctx: click.Context, server_name: str | None, as_json: bool) -> No
             _echo_sync(result)
     failed = [r for r in results if "error" in r]
     if failed:
-        raise click.ClickException(f"{len(failed)} of {len(results)} MCP server(s) could not be synced")
+        raise click.ClickException(f"{len(failed)} of {len(results)} source(s) could not be synced")
 
 
 def _echo_sync(result: dict[str, Any]) -> None:
@@ -146,6 +164,29 @@ def _echo_sync(result: dict[str, Any]) -> None:
         return
     click.echo(f"{result['server']}: added {len(result['added'])}, changed {len(result['changed'])}, removed "
                f"{len(result['removed'])}, unchanged {len(result['unchanged'])} tool(s)")
+    for skipped in result.get("skipped") or []:
+        click.echo(f"{result['server']}: skipped {skipped}", err=True)
+
+
+@tools.command("call")
+@click.argument("name")
+@click.argument("arguments", required=False, default="{}")
+@click.option("--json", "as_json", is_flag=True, help="Print the whole result as JSON.")
+@click.pass_context
+@json_mode("as_json")
+def tools_call(ctx: click.Context, name: str, arguments: str, as_json: bool) -> None:
+    """Run one tool with ARGUMENTS, a JSON object checked against its input schema before anything runs."""
+    try:
+        parsed = json.loads(arguments)
+    except ValueError as exc:
+        raise click.BadParameter(f"not JSON: {exc}", param_hint="ARGUMENTS") from None
+    result = open_router(ctx).call_tool(name, parsed)
+    if as_json:
+        emit_json(result)
+    elif not result["is_error"]:
+        click.echo(result["content"])
+    if result["is_error"]:
+        raise RemoteError(f"{result['tool']} reported an error: {' '.join(result['content'].split())[:500]}")
 
 
 @tools.command("list")

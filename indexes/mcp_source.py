@@ -182,16 +182,19 @@ def sync_server(catalog: Catalog, server: McpServer, embed: Callable[[list[str]]
     listing = list_tools(server, timeout)
     if not server.name:
         server = server.named(default_server_name(listing, server))
-    known = registered_servers(catalog).get(server.name)
-    if not replace and known is not None and known.to_row() != server.to_row():
-        raise CatalogError(f"MCP server {server.name!r} is already registered as {known.where()}; use --replace "
+    known = next((row for row in catalog.db.mcp_servers() if row["name"] == server.name), None)
+    if not replace and known is not None and known != server.to_row():
+        where = McpServer.from_row(known).where() if known["transport"] in ("stdio", "http") else "an OpenAPI document"
+        raise CatalogError(f"MCP server {server.name!r} is already registered as {where}; use --replace "
                            "or another server name")
     report = catalog.sync_server(server.to_row(), to_specs(server.name, listing), embed)
     return {"server": server.name, **report}
 
 
 def registered_servers(catalog: Catalog) -> dict[str, McpServer]:
-    return {row["name"]: McpServer.from_row(row) for row in catalog.db.mcp_servers()}
+    """The MCP servers among the catalog's sources (the same table holds OpenAPI documents, ``openapi_source``)."""
+    return {row["name"]: McpServer.from_row(row) for row in catalog.db.mcp_servers()
+            if row["transport"] in ("stdio", "http")}
 
 
 # ---- internals -------------------------------------------------------------------------------------

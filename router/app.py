@@ -18,6 +18,7 @@ from agentic_router.indexes.embeddings import embed_queries, embed_texts
 from agentic_router.indexes.errors import CatalogError, InputError, RouterError
 from agentic_router.indexes.external import load_tool_catalog
 from agentic_router.indexes.mcp_source import McpServer, registered_servers, sync_server
+from agentic_router.indexes.openapi_source import OpenApiSource, registered_sources, sync_source
 from agentic_router.indexes.schema import IngestReport, RouteHit, ToolSpec, check_tool_name, safe_tool_name
 from agentic_router.indexes.tools import ToolFactory
 from agentic_router.router.activation import activate
@@ -178,7 +179,7 @@ class AgenticRouter:
             self.tool_factory.registered.update(registered)
         return view
 
-    # ---- MCP servers and calling tools (router.executors, indexes.mcp_source) ----------------------
+    # ---- MCP servers, OpenAPI documents and calling tools (router.executors, indexes.*_source) ------
     def add_mcp_server(self, command: str | Sequence[str] | None = None, url: str | None = None,
                        name: str | None = None, replace: bool = False) -> dict[str, Any]:
         """Register every tool of an MCP server (a stdio ``command`` or a streamable-HTTP ``url``) as
@@ -189,25 +190,49 @@ class AgenticRouter:
         server = McpServer.stdio(command, name) if command is not None else McpServer.http(url or "", name)
         return sync_server(self.catalog, server.named(name) if name else server, self._embed_cards, replace=replace)
 
-    def sync_mcp_servers(self, name: str | None = None) -> list[dict[str, Any]]:
-        """List registered servers again: new tools added, changed ones re-embedded, removed ones removed.
-        Each server is synced atomically; one that fails reports ``{"server", "error"}`` and keeps its tools."""
-        servers = registered_servers(self.catalog)
-        if name is not None and name not in servers:
-            raise CatalogError(f"no MCP server named {name!r} is registered")
+    def add_openapi(self, spec: str | Path, name: str | None = None, base_url: str | None = None,
+                    auth_env: str | None = None, timeout: float | None = None, replace: bool = False
+                    ) -> dict[str, Any]:
+        """Register every operation of an OpenAPI 3 document (a file or an http(s) URL) as ``NAME__operation``.
+        ``NAME`` defaults to the document's title, ``base_url`` to its first server; ``auth_env`` names the
+        environment variable whose value is sent as a bearer token (read at call time, never stored). All or
+        nothing. Returns ``{server, added, changed, unchanged, removed, skipped}``."""
+        source = OpenApiSource.create(spec, name, base_url, auth_env, timeout)
+        return sync_source(self.catalog, source, self._embed_cards, replace_source=replace)
+
+    def sync_sources(self, name: str | None = None) -> list[dict[str, Any]]:
+        """Read registered MCP servers and OpenAPI documents again: new tools added, changed ones re-embedded,
+        removed ones removed. Each source is synced atomically; one that fails reports ``{"server", "error"}``
+        and keeps its tools."""
+        sources: dict[str, McpServer | OpenApiSource] = {**registered_servers(self.catalog),
+                                                          **registered_sources(self.catalog)}
+        if name is not None and name not in sources:
+            raise CatalogError(f"no MCP server or OpenAPI document named {name!r} is registered")
         out = []
-        for server in ([servers[name]] if name else list(servers.values())):
+        for source in ([sources[name]] if name else [sources[n] for n in sorted(sources)]):
             try:
-                out.append(sync_server(self.catalog, server, self._embed_cards))
+                if isinstance(source, OpenApiSource):
+                    out.append(sync_source(self.catalog, source, self._embed_cards))
+                else:
+                    out.append(sync_server(self.catalog, source, self._embed_cards))
             except RouterError as exc:
-                out.append({"server": server.name, "error": str(exc)})
+                out.append({"server": source.name, "error": str(exc)})
         return out
+
+    def sync_mcp_servers(self, name: str | None = None) -> list[dict[str, Any]]:
+        """``sync_sources`` under its first name: OpenAPI documents are synced too."""
+        return self.sync_sources(name)
 
     def mcp_servers(self) -> list[dict[str, Any]]:
         return [{**s.to_row(), "where": s.where()} for s in registered_servers(self.catalog).values()]
 
+    def openapi_sources(self) -> list[dict[str, Any]]:
+        """Every registered OpenAPI document: name, document, base URL, token variable (never the token), timeout."""
+        return [{"name": s.name, "spec": s.spec, "base_url": s.base_url, "auth_env": s.auth_env, "timeout": s.timeout}
+                for s in registered_sources(self.catalog).values()]
+
     def describe_tool(self, name: str) -> dict[str, Any]:
-        """The full card of one tool, its input schema, and what runs it (index, mcp, python or none)."""
+        """The full card of one tool, its input schema, and what runs it (index, mcp, openapi, python or none)."""
         return self.executor.describe(name)
 
     def call_tool(self, name: str, arguments: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -2,12 +2,14 @@
 
 - a document tool (vector, summary, keyword) runs its index with ``{"input": question}``;
 - a tool registered from an MCP server is called on that server;
+- a tool registered from an OpenAPI document sends its HTTP request to the API;
 - a Python tool given to ``AgenticRouter.register_tool`` is called in this process;
 - a tool known only from a JSONL catalog has no executor, and saying so is the answer.
 
 Arguments are checked against the tool's input schema *before* anything runs, so a wrong call costs no
 server start and gets a one-line reason. The same executor backs ``call_tool`` of the Python API and of
-the MCP server, and the LlamaIndex tools the agent gets for MCP tools, so every caller meets one behaviour.
+the MCP server, and the LlamaIndex tools the agent gets for MCP and OpenAPI tools, so every caller meets one
+behaviour.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from llama_index.core.tools import FunctionTool, ToolMetadata, adapt_to_async_to
 from agentic_router.indexes.catalog import Catalog
 from agentic_router.indexes.errors import CatalogError, InputError, RemoteError
 from agentic_router.indexes.mcp_source import CALL_TIMEOUT, CallOutcome, McpServer, acall_tool, call_tool
+from agentic_router.indexes.openapi_source import TRANSPORT as OPENAPI
+from agentic_router.indexes.openapi_source import OpenApiSource, acall_operation, call_operation
 from agentic_router.indexes.schema import ToolSpec
 from agentic_router.indexes.tools import ToolFactory
 
@@ -54,12 +58,16 @@ class ToolExecutor:
         return spec
 
     def runner(self, spec: ToolSpec) -> str:
-        """What runs the tool: ``index``, ``mcp``, ``python`` or ``none``."""
+        """What runs the tool: ``index``, ``mcp``, ``openapi``, ``python`` or ``none``."""
         if spec.name in self.factory.registered:
             return "python"
         if spec.kind != "external":
             return "index"
-        return "mcp" if self.catalog.db.mcp_tool(spec.name) else "none"
+        found = self.catalog.db.mcp_tool(spec.name)
+        if found is None:
+            return "none"
+        rows = {r["name"]: r["transport"] for r in self.catalog.db.mcp_servers()}
+        return "openapi" if rows.get(found[0]) == OPENAPI else "mcp"
 
     def input_schema(self, spec: ToolSpec) -> dict[str, Any]:
         if spec.kind != "external":
@@ -89,18 +97,21 @@ class ToolExecutor:
         runner = self.runner(spec)
         if runner == "none":
             raise CatalogError(f"tool {spec.name!r} has no executor: it is known only from a catalog file "
-                               "(register it in Python with register_tool, or from its MCP server)")
-        if runner == "mcp":
-            server, remote = self._remote(spec)
-            return _result(spec.name, call_tool(server, remote, arguments, self.timeout))
+                               "(register it in Python with register_tool, or from its MCP server or OpenAPI "
+                               "document)")
+        if runner in ("mcp", "openapi"):
+            source, remote = self._remote(spec)
+            if isinstance(source, OpenApiSource):
+                return _result(spec.name, call_operation(source, remote, arguments))
+            return _result(spec.name, call_tool(source, remote, arguments, self.timeout))
         tool = self.factory.build(spec)
         output = adapt_to_async_tool(tool).call(**arguments)  # a registered tool may be a plain BaseTool
         return {"tool": spec.name, "is_error": bool(output.is_error), "content": str(output.content)[:MAX_RESULT],
                 "structured": None}
 
     def function_tool(self, spec: ToolSpec) -> BaseTool | None:
-        """A LlamaIndex tool that calls an MCP-registered tool on its server (None for any other tool), so the
-        agent's calls take the same validated path as ``call``."""
+        """A LlamaIndex tool that calls an MCP- or OpenAPI-registered tool at its source (None for any other
+        tool), so the agent's calls take the same validated path as ``call``."""
         if spec.kind != "external" or self.catalog.db.mcp_tool(spec.name) is None:
             return None
         schema = self.input_schema(spec)
@@ -110,18 +121,24 @@ class ToolExecutor:
 
         async def arun(**kwargs: Any) -> str:
             validate_arguments(spec.name, schema, kwargs)
-            server, remote = self._remote(spec)
-            return self._answer(_result(spec.name, await acall_tool(server, remote, kwargs, self.timeout)))
+            source, remote = self._remote(spec)
+            if isinstance(source, OpenApiSource):
+                return self._answer(_result(spec.name, await acall_operation(source, remote, kwargs)))
+            return self._answer(_result(spec.name, await acall_tool(source, remote, kwargs, self.timeout)))
 
         metadata = SchemaMetadata(name=spec.name, description=spec.description[:1024], schema=schema)
         return FunctionTool(fn=run, metadata=metadata, async_fn=arun)
 
-    def _remote(self, spec: ToolSpec) -> tuple[McpServer, str]:
+    def _remote(self, spec: ToolSpec) -> tuple[McpServer | OpenApiSource, str]:
+        """The tool's source and what that source needs to run it (its name on an MCP server, or an OpenAPI
+        operation's request plan)."""
         found = self.catalog.db.mcp_tool(spec.name)
         rows = {r["name"]: r for r in self.catalog.db.mcp_servers()}
         if found is None or found[0] not in rows:
-            raise CatalogError(f"the MCP server of tool {spec.name!r} is no longer registered")
-        return McpServer.from_row(rows[found[0]]), found[1]
+            raise CatalogError(f"the source of tool {spec.name!r} is no longer registered")
+        row = rows[found[0]]
+        source = OpenApiSource.from_row(row) if row["transport"] == OPENAPI else McpServer.from_row(row)
+        return source, found[1]
 
     @staticmethod
     def _answer(result: dict[str, Any]) -> str:

@@ -18,6 +18,7 @@ import httpx
 import pytest
 import uvicorn
 from click.testing import CliRunner
+from helpers import free_port, serve_asgi, wait_for_port
 from llama_index.core.base.llms.types import ChatMessage, ChatResponse, CompletionResponse, LLMMetadata
 from llama_index.core.llms import CustomLLM
 from mcp import Client, StdioServerParameters
@@ -28,10 +29,9 @@ from agentic_router.cli import main
 from agentic_router.indexes.errors import CatalogError, InputError, RemoteError
 from agentic_router.indexes.schema import ToolSpec
 from agentic_router.router.app import AgenticRouter
+from agentic_router.router.catalog_summary import MAX_SEARCH_DESCRIPTION, CatalogSummary, search_description
 from agentic_router.serve.auth import ApiKeys
 from agentic_router.serve.mcp import Access, build_server, http_app
-
-from helpers import free_port
 
 TOY = Path(__file__).resolve().parent / "mcp_toy_server.py"
 TOY_TOOLS = 26
@@ -255,7 +255,6 @@ def test_failing_servers_leave_the_catalog_unchanged(make_router, tmp_path: Path
     assert "error" in report and "JSONDecodeError" in report["error"] and state() == kept
 
 
-
 # ---- the command line ------------------------------------------------------------------------------------
 def test_cli_add_sync_and_route_openai(tmp_path: Path) -> None:
     runner = CliRunner()
@@ -313,7 +312,7 @@ def test_http_transport_read_only_off_loopback(make_router, monkeypatch: pytest.
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:
-        _wait_for_port(host, port)
+        wait_for_port(host, port)
 
         async def steps() -> tuple[Any, Any]:
             async with Client(f"http://{host}:{port}/mcp", read_timeout_seconds=60) as client:
@@ -348,12 +347,67 @@ def _outward_address() -> str | None:
     return None if address.startswith("127.") else address
 
 
-def _wait_for_port(host: str, port: int, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection((host, port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError("server did not start listening")
+# ---- search_tools says what it searches ------------------------------------------------------------------
+WEATHER = [ToolSpec(name=f"weather_{what}", description=f"Weather {what} for a city: temperature, rain and wind",
+                    kind="external") for what in ("forecast", "alerts", "history")]
+
+
+def test_search_tools_description_follows_the_catalog(make_router, corpus_dir: Path, tmp_path: Path) -> None:
+    """Two real clients on the streamable-HTTP app (uvicorn in a thread): a handshake-era one told by
+    notifications/tools/list_changed, a 2026-07-28 one by its subscriptions/listen stream; both read the
+    rewritten description after another writer changed the catalog."""
+    router = make_router()
+    router.ingest([corpus_dir])
+    router.add_mcp_server(command=toy_command(tmp_path))
+    router.add_tools([ToolSpec(name="send_email", description="Send an email message to a person", kind="external")])
+    access = Access(loopback=True)
+    seen: list[str] = []
+
+    async def handler(message: Any) -> None:
+        seen.append(str(getattr(message, "method", type(message).__name__)))
+
+    async def describe(client: Client) -> str:
+        return next(t.description for t in (await client.list_tools()).tools if t.name == "search_tools")
+
+    async def steps(url: str) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        async with Client(url + "/mcp", mode="legacy", message_handler=handler, read_timeout_seconds=60) as old, \
+                Client(url + "/mcp", read_timeout_seconds=60) as new:
+            out["before"] = await describe(old)
+            out["before_new"] = await describe(new)
+            out["capability"] = old.server_capabilities.tools.list_changed
+            async with new.listen(tools_list_changed=True) as events:
+                await anyio.to_thread.run_sync(router.add_tools, WEATHER)  # as `tools add` would, meanwhile
+                with anyio.fail_after(30):
+                    async for event in events:
+                        out["event"] = type(event).__name__
+                        break
+                    while "notifications/tools/list_changed" not in seen:
+                        await anyio.sleep(0.05)
+            out["after"], out["after_new"] = await describe(old), await describe(new)
+            out["search"] = _data(await new.call_tool("search_tools", {"query": "severe weather alerts", "k": 1}))
+        return out
+
+    with serve_asgi(http_app(build_server(router, access, watch_seconds=0.2), access, "127.0.0.1")) as url:
+        out = anyio.run(steps, url)
+    before, after = out["before"], out["after"]
+    assert before == out["before_new"] and after == out["after_new"] and out["capability"] is True
+    assert before.startswith(f"Find the tools that fit a request among the {9 + TOY_TOOLS + 1} tools of this catalog")
+    assert f"MCP server toy ({TOY_TOOLS} tools)" in before and "3 documents (9 tools)" in before
+    assert "1 tools from catalog files" in before and "weather" not in before
+    assert f"among the {9 + TOY_TOOLS + 4} tools" in after and "4 tools from catalog files" in after
+    subjects = after.split("Subjects: ")[1]
+    assert "weather" in subjects and "city" in subjects
+    assert out["event"] == "ToolsListChanged" and out["search"]["tools"][0]["name"] == "weather_alerts"
+    assert len(before) <= MAX_SEARCH_DESCRIPTION and len(after) <= MAX_SEARCH_DESCRIPTION
+
+
+def test_search_description_stays_short_for_any_catalog() -> None:
+    many = CatalogSummary(tools=123_456, documents=4000, document_tools=12_000,
+                          sources=[("MCP server", f"server_with_a_long_name_{i:03d}", 100 + i) for i in range(60)],
+                          other_tools=5000, subjects=[f"subject{i}" * 3 for i in range(50)])
+    text = search_description(many)
+    assert len(text) <= MAX_SEARCH_DESCRIPTION and "4000 documents (12000 tools)" in text
+    assert "more sources" in text and "Subjects: subject0subject0subject0" in text
+    empty = search_description(CatalogSummary(tools=0))
+    assert "among the 0 tools" in empty and "empty" in empty and len(empty) <= MAX_SEARCH_DESCRIPTION
