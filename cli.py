@@ -14,11 +14,12 @@ from typing import Any, Literal
 
 import click
 
+from agentic_router.commands import models as model_commands
+from agentic_router.commands import service as service_commands
+from agentic_router.commands.shell import emit_json, json_mode, open_router
 from agentic_router.indexes.config import HOME_ENV, LLM_PROVIDERS
 from agentic_router.indexes.errors import RemoteError, RouterError
 from agentic_router.indexes.schema import TOOL_KINDS
-from agentic_router.serve import model_commands, service_commands
-from agentic_router.serve.shell import emit_json, json_mode, open_router
 
 
 class _Group(click.Group):

@@ -18,22 +18,28 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
-from agentic_router.indexes.describe import describe_document, extractive_summary, llm_summary, salient_keywords, tool_names
-from agentic_router.indexes.documents import SourceDocument, slugify
-from agentic_router.indexes.catalog import Catalog
-from agentic_router.indexes.catalog_db import CatalogDB
 from agentic_router.indexes.config import RouterConfig
-from agentic_router.indexes.embeddings import embed_texts, token_counter
+from agentic_router.indexes.encoders.embeddings import embed_texts, token_counter
 from agentic_router.indexes.errors import CatalogError
+from agentic_router.indexes.lexical.cache import default_stopwords
 from agentic_router.indexes.schema import IngestReport, ToolSpec, stable_hash
-from agentic_router.indexes.lexical import default_stopwords
-from agentic_router.indexes.replication import HASH_FILE, DocStore, ReplicatedCatalogDB
+from agentic_router.indexes.sources.describe import (
+    describe_document,
+    extractive_summary,
+    llm_summary,
+    salient_keywords,
+    tool_names,
+)
+from agentic_router.indexes.sources.documents import SourceDocument, slugify
+from agentic_router.indexes.storage.catalog import Catalog
+from agentic_router.indexes.storage.catalog_db import CatalogDB
+from agentic_router.indexes.storage.replication import HASH_FILE, DocStore, ReplicatedCatalogDB
 
 if TYPE_CHECKING:
-    from llama_index.core.llms import LLM
-    from llama_index.core.schema import TextNode
     from llama_index.core.base.embeddings.base import BaseEmbedding
     from llama_index.core.indices.keyword_table.base import BaseKeywordTableIndex
+    from llama_index.core.llms import LLM
+    from llama_index.core.schema import TextNode
 
 logger = logging.getLogger(__name__)
 GROUP_SIZE = 16

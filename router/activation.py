@@ -13,8 +13,8 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from agentic_router.indexes.build import document_folder
-from agentic_router.indexes.embeddings import embed_queries, embed_texts
-from agentic_router.router.registry import BASE
+from agentic_router.indexes.encoders.embeddings import embed_queries, embed_texts
+from agentic_router.router.versions.registry import BASE
 from agentic_router.router.workspace import RouterView, Workspace
 
 if TYPE_CHECKING:

@@ -13,19 +13,19 @@ from typing import TYPE_CHECKING, Any, Iterable, Literal, Sequence
 
 from agentic_router.indexes.build import DocumentIndexer, delete_document, document_folder
 from agentic_router.indexes.config import RouterConfig
-from agentic_router.indexes.documents import SourceDocument, load_paths
-from agentic_router.indexes.embeddings import embed_queries, embed_texts
+from agentic_router.indexes.encoders.embeddings import embed_queries, embed_texts
 from agentic_router.indexes.errors import CatalogError, InputError, RouterError
-from agentic_router.indexes.external import load_tool_catalog
-from agentic_router.indexes.mcp_source import McpServer, registered_servers, sync_server
-from agentic_router.indexes.openapi_source import OpenApiSource, registered_sources, sync_source
 from agentic_router.indexes.schema import IngestReport, RouteHit, ToolSpec, check_tool_name, safe_tool_name
+from agentic_router.indexes.sources.documents import SourceDocument, load_paths
+from agentic_router.indexes.sources.external import load_tool_catalog
+from agentic_router.indexes.sources.mcp_servers import McpServer, registered_servers, sync_server
+from agentic_router.indexes.sources.openapi import OpenApiSource, registered_sources, sync_source
 from agentic_router.indexes.tools import ToolFactory
 from agentic_router.router.activation import activate
-from agentic_router.router.agent import MODES, AgentResult, default_mode, run_agent, run_direct
-from agentic_router.router.executors import ToolExecutor
-from agentic_router.router.llms import is_capable, load_llm
-from agentic_router.router.objects import CatalogToolRetriever
+from agentic_router.router.answering.agent import MODES, AgentResult, default_mode, run_agent, run_direct
+from agentic_router.router.answering.executors import ToolExecutor
+from agentic_router.router.answering.llms import is_capable, load_llm
+from agentic_router.router.answering.objects import CatalogToolRetriever
 from agentic_router.router.payloads import (
     TOOL_SEARCH_FORMATS,
     ToolDefinition,
@@ -34,8 +34,8 @@ from agentic_router.router.payloads import (
     route_json,
     tool_search_result,
 )
-from agentic_router.router.retriever import check_query
-from agentic_router.router.scoring import close_to_best
+from agentic_router.router.retrieval.retriever import check_query
+from agentic_router.router.retrieval.scoring import close_to_best
 from agentic_router.router.workspace import RouterView, Workspace
 
 if TYPE_CHECKING:
@@ -170,7 +170,7 @@ class AgenticRouter:
             return view
         view.query_embedder  # noqa: B018 - load now, not in the first request after the switch
         if view.catalog.count_tools():
-            view.route("warm up the question encoder and the BM25 indexes", 1)
+            view.rank("warm up the question encoder and the BM25 indexes", 1)
         registered = dict(self.tool_factory.registered) if "tool_factory" in self.__dict__ else {}
         self.view = view
         for attr in ("indexer", "tool_factory", "executor"):
@@ -236,7 +236,7 @@ class AgenticRouter:
         return self.executor.describe(name)
 
     def call_tool(self, name: str, arguments: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Run a catalog tool with arguments checked against its input schema first (``router.executors``)."""
+        """Run a catalog tool with arguments checked against its input schema first (``router.answering.executors``)."""
         return self.executor.call(name, arguments)
 
     def search_tools(self, query: str, k: int | Literal["auto"] | None = None) -> dict[str, Any]:
@@ -313,8 +313,8 @@ class AgenticRouter:
         ``k="auto"``: the tools scoring within ``auto_k_margin`` of the best, at most ``k_max``, and none
         when no tool fits (``abstains``)."""
         if k != "auto":
-            return self.view.route(query, k, rerank=rerank)
-        return self.auto_k(self.view.route(query, self.config.k_max, rerank=rerank))
+            return self.view.rank(query, k, rerank=rerank)
+        return self.auto_k(self.view.rank(query, self.config.k_max, rerank=rerank))
 
     def auto_k(self, hits: Sequence[RouteHit]) -> list[RouteHit]:
         """``k auto`` applied to a ranking of ``k_max`` tools (the HTTP service routes in batches first)."""

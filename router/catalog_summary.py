@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from agentic_router.indexes.catalog import Catalog
-from agentic_router.indexes.lexical import default_stopwords, tokenize
+from agentic_router.indexes.lexical.cache import default_stopwords, tokenize
 from agentic_router.indexes.schema import humanize_identifier
+from agentic_router.indexes.storage.catalog import Catalog
 
 MAX_SEARCH_DESCRIPTION = 600
 SUBJECTS = 8

@@ -16,7 +16,7 @@ from typing import Any, Sequence
 
 from agentic_router.indexes.errors import InputError
 from agentic_router.indexes.schema import TOOL_KINDS, RouteHit, ToolSpec, is_valid_tool_name
-from agentic_router.router.registry import ModelRegistry
+from agentic_router.router.versions.registry import ModelRegistry
 
 KIND_FETCH_FACTOR = 4  # with a kind filter, rank this many times k before filtering (bounded by the catalog)
 

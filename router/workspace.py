@@ -16,29 +16,30 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
-from agentic_router.indexes.catalog import Catalog
-from agentic_router.indexes.catalog_db import CatalogDB
+from agentic_router.indexes.atomic import atomic_write_json
 from agentic_router.indexes.config import RouterConfig
-from agentic_router.indexes.embeddings import load_embedder, model_tag
+from agentic_router.indexes.encoders.embeddings import load_embedder, model_tag
 from agentic_router.indexes.errors import ConfigError, InputError, ModelError
-from agentic_router.indexes.lexical import LexicalCache, default_stopwords
-from agentic_router.indexes.replication import ReplicatedCatalogDB
+from agentic_router.indexes.lexical.cache import LexicalCache, default_stopwords
 from agentic_router.indexes.schema import RouteHit, ToolSpec, stable_hash
-from agentic_router.indexes.store import atomic_write_json, chroma_client
-from agentic_router.router.batching import BatchedQueryEmbedding
-from agentic_router.router.models import load_adapter_embedding, load_reranker
-from agentic_router.router.registry import BASE, ModelRegistry, ModelVersion
-from agentic_router.router.rerank import ALONE, DEFAULT_WEIGHT, FusionWeight, rerank_hits
-from agentic_router.router.retriever import ToolRetriever
-from agentic_router.router.fit import BackgroundFit, request_fit
-from agentic_router.router.scoring import Weights, fit
+from agentic_router.indexes.storage.catalog import Catalog
+from agentic_router.indexes.storage.catalog_db import CatalogDB
+from agentic_router.indexes.storage.chroma import chroma_client
+from agentic_router.indexes.storage.replication import ReplicatedCatalogDB
+from agentic_router.router.retrieval.batching import BatchedQueryEmbedding
+from agentic_router.router.retrieval.fit import BackgroundFit, request_fit
+from agentic_router.router.retrieval.rerank import ALONE, DEFAULT_WEIGHT, FusionWeight, rerank_hits
+from agentic_router.router.retrieval.retriever import ToolRetriever
+from agentic_router.router.retrieval.scoring import Weights, fit
+from agentic_router.router.versions.models import load_adapter_embedding, load_reranker
+from agentic_router.router.versions.registry import BASE, ModelRegistry, ModelVersion
 
 if TYPE_CHECKING:
     import numpy as np
     from llama_index.core.base.embeddings.base import BaseEmbedding
     from sentence_transformers import CrossEncoder
 
-    from agentic_router.indexes.embeddings import SentenceEmbedding
+    from agentic_router.indexes.encoders.embeddings import SentenceEmbedding
 
 ACTIVE = "active"
 ROUTING_WEIGHTS = "routing.json"  # weights chosen for this catalog by ``calibrate``
@@ -198,7 +199,7 @@ class RouterView:
     @cached_property
     def reranker_weight(self) -> FusionWeight:
         """How much the reranker's score adds to the router's (chosen on held-out questions when it was
-        trained; ``ALONE``: its order alone). See ``router.rerank``."""
+        trained; ``ALONE``: its order alone). See ``router.retrieval.rerank``."""
         if self.reranker_version is None:
             return DEFAULT_WEIGHT
         fusion = self.registry.get(self.reranker_version).figures.get("fusion") or {}
@@ -241,7 +242,7 @@ class RouterView:
     def abstains(self, hits: list[RouteHit]) -> bool:
         """True when no tool fits: nothing was found, or the best tool fits less than ``abstain_below``
         (calibrated on labelled requests). Without it, an application tool must fit better than
-        ``abstain_quantile`` of the background requests (``router.fit``); a document tool is not judged by
+        ``abstain_quantile`` of the background requests (``router.retrieval.fit``); a document tool is not judged by
         default, because on COVID-QA that rule abstained on answerable questions (docs/benchmarks.md)."""
         if not hits:
             return True
@@ -251,18 +252,18 @@ class RouterView:
             return False
         return request_fit(hits) < self.background.threshold(self.weights.abstain_quantile)
 
-    def route_many(self, queries: Sequence[str], qvecs: np.ndarray, k: int | None = None) -> list[list[RouteHit]]:
-        """``route`` (without a reranker) for questions encoded together."""
-        return self.retriever.route_many(queries, qvecs, k or self.config.top_k)
+    def rank_many(self, queries: Sequence[str], qvecs: np.ndarray, k: int | None = None) -> list[list[RouteHit]]:
+        """``rank`` (without a reranker) for questions encoded together."""
+        return self.retriever.rank_tools_many(queries, qvecs, k or self.config.top_k)
 
-    def route(self, query: str, k: int | None = None, rerank: int | None = None,
-              qvec: np.ndarray | None = None) -> list[RouteHit]:
+    def rank(self, query: str, k: int | None = None, rerank: int | None = None,
+             qvec: np.ndarray | None = None) -> list[RouteHit]:
         """Rank tools; with ``rerank=N`` the router's top N are reordered by this view's cross-encoder.
         ``qvec``: the question's vector when the caller encoded many questions in one batch (evaluation)."""
         k = k or self.config.top_k
         if not rerank:
-            return self.retriever.route(query, k, qvec=qvec)
+            return self.retriever.rank_tools(query, k, qvec=qvec)
         if self.reranker is None:
             raise InputError("no cross-encoder is active: train one (train --method cross-encoder) and activate it")
-        hits = self.retriever.route(query, max(rerank, k), qvec=qvec)
+        hits = self.retriever.rank_tools(query, max(rerank, k), qvec=qvec)
         return (rerank_hits(self.reranker, query, hits[:rerank], self.reranker_weight) + hits[rerank:])[:k]

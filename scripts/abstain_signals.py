@@ -30,10 +30,10 @@ from pathlib import Path
 import numpy as np
 
 from agentic_router import AgenticRouter
-from agentic_router.indexes.cpu import cpu_summary
-from agentic_router.indexes.embeddings import embed_queries
+from agentic_router.indexes.encoders.cpu import cpu_summary
+from agentic_router.indexes.encoders.embeddings import embed_queries
 from agentic_router.indexes.schema import safe_tool_name
-from agentic_router.router.fit import background_requests
+from agentic_router.router.retrieval.fit import background_requests
 
 PRECISION, ANSWERED = 0.75, 0.90  # the targets the ceiling is computed for
 HUB_K = 30

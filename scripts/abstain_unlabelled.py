@@ -19,7 +19,7 @@ from dataclasses import replace
 import numpy as np
 
 from agentic_router import AgenticRouter
-from agentic_router.router.scoring import fit, score
+from agentic_router.router.retrieval.scoring import fit, score
 from agentic_router.training.calibrate import gather
 from agentic_router.training.evaluate import LabelledQuery, load_queries
 

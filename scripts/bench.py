@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from agentic_router.indexes.cpu import cpu_summary
-from agentic_router.indexes.documents import SourceDocument
+from agentic_router.indexes.encoders.cpu import cpu_summary
 from agentic_router.indexes.schema import ToolSpec
+from agentic_router.indexes.sources.documents import SourceDocument
 from agentic_router.router.app import AgenticRouter
 
 VERBS = "get list create update delete search convert translate analyze compute schedule send book track estimate".split()

@@ -51,9 +51,9 @@ from typing import Callable, Sequence
 import numpy as np
 from tqdm import tqdm
 
-from agentic_router.indexes.cpu import cpu_summary
-from agentic_router.indexes.embeddings import embed_texts
-from agentic_router.indexes.lexical import LexicalIndex, default_stopwords, import_bm25s, tokenize
+from agentic_router.indexes.encoders.cpu import cpu_summary
+from agentic_router.indexes.encoders.embeddings import embed_texts
+from agentic_router.indexes.lexical.cache import LexicalIndex, default_stopwords, import_bm25s, tokenize
 from agentic_router.indexes.schema import ToolSpec
 from agentic_router.router.app import AgenticRouter
 

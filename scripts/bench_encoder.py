@@ -35,9 +35,9 @@ from bench import ADJ, NOUNS, VERBS, make_tools
 
 from agentic_router import AgenticRouter
 from agentic_router.indexes.config import BUNDLED_EMBEDDER, RouterConfig
-from agentic_router.indexes.cpu import cpu_summary
-from agentic_router.indexes.embeddings import load_embedder, resolve_model_path
-from agentic_router.indexes.onnx_encoder import VARIANTS, ModelLayout, OnnxQueryEncoder, ensure_export
+from agentic_router.indexes.encoders.cpu import cpu_summary
+from agentic_router.indexes.encoders.embeddings import load_embedder, resolve_model_path
+from agentic_router.indexes.encoders.onnx_encoder import VARIANTS, ModelLayout, OnnxQueryEncoder, ensure_export
 
 BFCL = Path(__file__).resolve().parents[1] / "bench-results" / "data" / "bfcl" / "live.queries.jsonl"
 STEPS = ("tokenize", "inference", "pool", "encode")

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from agentic_router import AgenticRouter
-from agentic_router.indexes.cpu import cpu_summary
+from agentic_router.indexes.encoders.cpu import cpu_summary
 from agentic_router.indexes.schema import ToolSpec
 from agentic_router.training.finetune import finetune
 

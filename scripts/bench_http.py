@@ -31,7 +31,7 @@ from pathlib import Path
 
 import httpx
 
-from agentic_router.indexes.cpu import cpu_summary
+from agentic_router.indexes.encoders.cpu import cpu_summary
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = str(Path(sys.executable).with_name("agentic-router"))

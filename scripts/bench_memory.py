@@ -23,7 +23,7 @@ import numpy as np
 from bench import ADJ, NOUNS, VERBS, make_tools
 
 from agentic_router import AgenticRouter
-from agentic_router.indexes.cpu import cpu_summary
+from agentic_router.indexes.encoders.cpu import cpu_summary
 
 
 def main() -> None:
@@ -52,13 +52,13 @@ def main() -> None:
         times: dict[str, list[float]] = {name: [] for name in systems}
         for q in ask[:10]:  # warm-up
             for view in systems.values():
-                view.route(q, 5)
+                view.rank(q, 5)
         names = list(systems)
         for i, q in enumerate(ask):  # the order rotates: a question's first route pays for caches the others reuse
             for name in names[i % len(names):] + names[: i % len(names)]:
                 view = systems[name]
                 t0 = time.perf_counter()
-                view.route(q, 5)
+                view.rank(q, 5)
                 times[name].append((time.perf_counter() - t0) * 1000)
     out = {"tools": args.tools, "queries": args.queries, "record_s": round(record_s, 2),
            **{name: {"p50_ms": round(float(np.percentile(t, 50)), 2), "p99_ms": round(float(np.percentile(t, 99)), 2)}

@@ -19,7 +19,7 @@ import time
 import numpy as np
 
 from agentic_router import AgenticRouter
-from agentic_router.indexes.cpu import cpu_summary
+from agentic_router.indexes.encoders.cpu import cpu_summary
 from agentic_router.training.report import weights_from_spec
 
 
@@ -40,7 +40,7 @@ def main() -> None:
     for i, query in enumerate(queries):
         for name in (list(views) if i % 2 == 0 else list(views)[::-1]):
             start = time.perf_counter()
-            views[name].route(query, 5)
+            views[name].rank(query, 5)
             seconds[name].append(time.perf_counter() - start)
     hits = router.route(queries[0], 5)
     start = time.perf_counter()

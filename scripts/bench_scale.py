@@ -43,8 +43,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_http import free_port, load, start_server, stop_server  # noqa: E402
 
 from agentic_router import AgenticRouter  # noqa: E402
-from agentic_router.indexes.cpu import cpu_summary
-from agentic_router.indexes.embeddings import embed_texts  # noqa: E402
+from agentic_router.indexes.encoders.cpu import cpu_summary
+from agentic_router.indexes.encoders.embeddings import embed_texts  # noqa: E402
 from agentic_router.indexes.schema import ToolSpec  # noqa: E402
 
 GENERATOR = 1  # bump when the wording below changes: cached vectors and workspaces are keyed by it

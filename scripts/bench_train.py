@@ -17,8 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from agentic_router.indexes.cpu import cpu_summary
-from agentic_router.indexes.embeddings import resolve_model_path
+from agentic_router.indexes.encoders.cpu import cpu_summary
+from agentic_router.indexes.encoders.embeddings import resolve_model_path
 from agentic_router.training.dataset import RoutingDataset
 from agentic_router.training.trainers.common import TrainSettings, corpus_texts, encode, load_bi_encoder, torch_threads
 

@@ -55,7 +55,7 @@ from typing import Any
 PACKAGE = "bfcl_eval"
 INSTALL_HINT = "pip install --no-deps bfcl-eval==2026.3.23"
 MAX_NAME = 64  # same limit as agentic_router.indexes.schema.MAX_TOOL_NAME; kept local so no import is needed
-MAX_QUERY_CHARS = 10_000  # the router refuses longer questions (agentic_router.router.retriever)
+MAX_QUERY_CHARS = 10_000  # the router refuses longer questions (agentic_router.router.retrieval.retriever)
 
 CATALOG_CATEGORIES = ("live_simple", "live_multiple")
 MULTI_CATEGORIES = ("live_parallel", "live_parallel_multiple")

@@ -22,8 +22,8 @@ import numpy as np
 from tqdm import tqdm
 
 from agentic_router import AgenticRouter
-from agentic_router.indexes.cpu import cpu_info, cpu_summary
-from agentic_router.indexes.embeddings import embed_queries
+from agentic_router.indexes.encoders.cpu import cpu_info, cpu_summary
+from agentic_router.indexes.encoders.embeddings import embed_queries
 
 
 def read_queries(path: Path, limit: int | None) -> list[dict]:

@@ -27,11 +27,11 @@ from typing import Any
 import anyio
 from transformers import AutoTokenizer
 
-from agentic_router.indexes.cpu import cpu_summary
-from agentic_router.indexes.embeddings import token_counter
+from agentic_router.indexes.encoders.cpu import cpu_summary
+from agentic_router.indexes.encoders.embeddings import token_counter
 from agentic_router.indexes.schema import ToolSpec
+from agentic_router.router.answering.llms import bundled_gguf_path
 from agentic_router.router.app import AgenticRouter
-from agentic_router.router.llms import bundled_gguf_path
 from agentic_router.serve.mcp import build_server
 
 ROOT = Path(__file__).resolve().parents[1]

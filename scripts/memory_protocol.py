@@ -21,7 +21,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from agentic_router import AgenticRouter
-from agentic_router.router.scoring import Weights
+from agentic_router.router.retrieval.scoring import Weights
 from agentic_router.training.calibrate import calibration_grid, choose_weights, gather
 from agentic_router.training.evaluate import load_queries
 

@@ -17,8 +17,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 from agentic_router import AgenticRouter
-from agentic_router.indexes.cpu import cpu_summary
-from agentic_router.router.scoring import Weights
+from agentic_router.indexes.encoders.cpu import cpu_summary
+from agentic_router.router.retrieval.scoring import Weights
 from agentic_router.training.calibrate import gather, sweep
 from agentic_router.training.evaluate import load_queries
 

@@ -1,2 +1,2 @@
-"""Shells over the Python API: the HTTP service, the MCP server, and the command groups ``cli.py`` registers
-(thin; no routing logic here)."""
+"""The network shells over the Python API: the HTTP service (with its keys, limits, errors and metrics) and
+the MCP server. Thin: no routing logic here. May import ``indexes`` and ``router``."""

@@ -15,9 +15,9 @@ from typing import Any, Awaitable, Callable
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.exceptions import HTTPException
 
-from agentic_router.indexes.documents import SUPPORTED
 from agentic_router.indexes.errors import InputError
-from agentic_router.router.retriever import MAX_QUERY_CHARS
+from agentic_router.indexes.sources.documents import SUPPORTED
+from agentic_router.router.retrieval.retriever import MAX_QUERY_CHARS
 
 MiB = 1024 * 1024
 Scope = dict[str, Any]

@@ -8,7 +8,7 @@
 
 Why only three: a client connected to several servers otherwise holds every definition in its context before
 the user says anything; with these it fetches the few that matter per request. The shell is thin: every
-decision lives in ``router.app`` and ``router.executors``.
+decision lives in ``router.app`` and ``router.answering.executors``.
 
 Who may call tools. ``stdio`` serves the local process that started it: everything is allowed. Over
 ``http`` the keys of the HTTP service apply: with ``AGENTIC_ROUTER_ADMIN_KEY`` or ``AGENTIC_ROUTER_READ_KEY``

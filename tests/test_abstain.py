@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from helpers import write_jsonl
 
 from agentic_router.cli import main
 from agentic_router.indexes.schema import RouteHit, ToolSpec
-from agentic_router.router.scoring import fit
+from agentic_router.router.retrieval.scoring import fit
 from agentic_router.training.calibrate import abstain_threshold
 from agentic_router.training.evaluate import LabelledQuery, abstain_metrics, evaluate
-from helpers import write_jsonl
 
 TOOLS = [
     ToolSpec(name="get_weather", description="Current weather and forecast for a city.", kind="external"),

@@ -10,10 +10,10 @@ from typing import Any, Sequence
 import pytest
 from llama_index.core.base.llms.types import ChatMessage, ChatResponse, CompletionResponse, LLMMetadata
 from llama_index.core.llms import CustomLLM
-
-from agentic_router.router.app import AgenticRouter
-from agentic_router.indexes.config import RouterConfig
 from openai_server import TOOL_LINE, OpenAICompatServer, react_policy
+
+from agentic_router.indexes.config import RouterConfig
+from agentic_router.router.app import AgenticRouter
 
 QUESTION = "What does the borrow checker verify?"
 
@@ -87,7 +87,7 @@ def test_agent_over_openai_compatible_server(tmp_path: Path, corpus_dir: Path) -
 
 
 def test_direct_mode_with_the_real_local_model(tmp_path: Path, corpus_dir: Path) -> None:
-    from agentic_router.router.answer import is_complete, split_sentences
+    from agentic_router.router.answering.answer import is_complete, split_sentences
 
     router = AgenticRouter.open(tmp_path / "ws", llm_provider="local", llm_max_new_tokens=48)
     router.ingest([corpus_dir])

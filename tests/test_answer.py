@@ -1,4 +1,4 @@
-"""Cleaning a small model's answer (router/answer.py): every rule on its own text, without a model, then the
+"""Cleaning a small model's answer (router/answering/answer.py): every rule on its own text, without a model, then the
 hook in direct mode with a scripted LLM."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from llama_index.core.base.llms.types import CompletionResponse, LLMMetadata
 from llama_index.core.llms import CustomLLM
 
 from agentic_router.indexes.config import RouterConfig
-from agentic_router.router import answer
+from agentic_router.router.answering import answer
 from agentic_router.router.app import AgenticRouter
 
 QUESTION = "What does the borrow checker verify?"

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from agentic_router.cli import main
 from agentic_router.indexes.schema import RouteHit, ToolSpec
-from agentic_router.router.scoring import close_to_best
+from agentic_router.router.retrieval.scoring import close_to_best
 
 TOOLS = [
     ToolSpec(name="get_weather", description="Current weather and forecast for a city.", kind="external"),

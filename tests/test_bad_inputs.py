@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from agentic_router.indexes.documents import load_paths
 from agentic_router.indexes.errors import InputError
+from agentic_router.indexes.sources.documents import load_paths
 
 
 def _assert_nothing_registered(router) -> None:

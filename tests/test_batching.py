@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from agentic_router.router.batching import QueryBatcher
+from agentic_router.router.retrieval.batching import QueryBatcher
 
 
 class Encoder:
@@ -70,7 +70,7 @@ def test_a_failed_encoding_reaches_every_waiting_caller_and_the_next_batch_works
 def test_the_route_pipeline_routes_each_caller_as_the_router_does(make_router) -> None:
     from agentic_router.indexes.errors import InputError
     from agentic_router.indexes.schema import ToolSpec
-    from agentic_router.router.batching import RoutePipeline
+    from agentic_router.router.retrieval.batching import RoutePipeline
 
     router = make_router()
     nouns = "invoice flight hotel stock recipe email calendar meeting parcel currency".split()

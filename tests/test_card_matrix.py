@@ -9,8 +9,8 @@ import threading
 import numpy as np
 import pytest
 
-from agentic_router.indexes.card_matrix import CardMatrix, CardMatrixCache
 from agentic_router.indexes.schema import ToolSpec
+from agentic_router.indexes.storage.card_matrix import CardMatrix, CardMatrixCache
 
 NOUNS = "invoice flight hotel stock recipe email calendar meeting parcel currency".split()
 QUESTIONS = ["book a hotel room for the meeting", "convert this currency", "where is my parcel",

@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from helpers import CORPUS, write_jsonl
 from llama_index.core.tools import FunctionTool
 
 from agentic_router.cli import main
 from agentic_router.indexes.errors import InputError
-from agentic_router.indexes.mcp_source import Listing, to_specs
 from agentic_router.indexes.schema import ToolSpec, safe_tool_name
+from agentic_router.indexes.sources.mcp_servers import Listing, to_specs
 from agentic_router.training.evaluate import LabelledQuery
-from helpers import CORPUS, write_jsonl
 
 TOOLS = [
     {"name": "get_weather", "description": "Current weather and forecast for a city."},

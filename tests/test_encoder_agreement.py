@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 from agentic_router.indexes.config import RouterConfig
-from agentic_router.indexes.cpu import cpu_summary
-from agentic_router.indexes.embeddings import load_embedder
+from agentic_router.indexes.encoders.cpu import cpu_summary
+from agentic_router.indexes.encoders.embeddings import load_embedder
 from agentic_router.indexes.schema import ToolSpec
 
 DATA = Path(__file__).parent / "data"

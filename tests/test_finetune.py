@@ -11,16 +11,16 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from helpers import write_jsonl
 
+import agentic_router.training.finetune as finetune_module
 from agentic_router.cli import main
-from agentic_router.router.app import AgenticRouter
 from agentic_router.indexes.errors import InputError
 from agentic_router.indexes.schema import ToolSpec
-from agentic_router.router.scoring import Weights
-import agentic_router.training.finetune as finetune_module
-from agentic_router.training.finetune import SYNTHETIC_TRAIN_SECONDS, Candidate, finetune, split, synthetic_winner
+from agentic_router.router.app import AgenticRouter
+from agentic_router.router.retrieval.scoring import Weights
 from agentic_router.training.evaluate import LabelledQuery
-from helpers import write_jsonl
+from agentic_router.training.finetune import SYNTHETIC_TRAIN_SECONDS, Candidate, finetune, split, synthetic_winner
 
 CODENAMES = ["orion", "lyra", "vega", "draco", "cygnus"]
 TOPICS = {

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from helpers import write_jsonl
 
 from agentic_router.indexes.errors import InputError
 from agentic_router.indexes.schema import ToolSpec
@@ -13,8 +14,6 @@ from agentic_router.training import quality
 from agentic_router.training.dataset import RoutingDataset
 from agentic_router.training.generate import SYNTHETIC_WARNING, generate_dataset
 from agentic_router.training.sources import plan_sources, source_prompts
-
-from helpers import write_jsonl
 
 EXTERNAL = [
     ToolSpec("get_weather", "Get the current weather forecast for a city", "external",
@@ -190,7 +189,7 @@ def test_interrupted_generation_resumes_without_redoing_sources(catalog, tmp_pat
 # ---- the real bundled model -----------------------------------------------------------------------------
 def test_real_local_llm_on_three_chunks(router, tmp_path, request):
     from agentic_router.indexes.config import RouterConfig
-    from agentic_router.router.llms import load_llm
+    from agentic_router.router.answering.llms import load_llm
 
     # the de-quantised weights are kept in pytest's cache folder, so only the first run pays ~25 s
     ws = request.config.cache.mkdir("generate-llm-ws")

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -21,14 +21,14 @@ from typing import Any, Iterator
 
 import httpx
 import pytest
-
-from agentic_router.indexes.build import storage_name
-from agentic_router.indexes.embeddings import resolve_model_path
-from agentic_router.indexes.config import BUNDLED_EMBEDDER
-from agentic_router.serve.auth import ApiKeys, check_bind, is_loopback
-from agentic_router.indexes.errors import ConfigError
 from helpers import CORPUS, free_port, wait_until
 from provider_shapes import check_anthropic_result, check_openai_output
+
+from agentic_router.indexes.build import storage_name
+from agentic_router.indexes.config import BUNDLED_EMBEDDER
+from agentic_router.indexes.encoders.embeddings import resolve_model_path
+from agentic_router.indexes.errors import ConfigError
+from agentic_router.serve.auth import ApiKeys, check_bind, is_loopback
 
 CLI = str(Path(sys.executable).with_name("agentic-router"))
 READ_KEY = "read-key-0123456789abcdef"

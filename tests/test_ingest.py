@@ -6,9 +6,9 @@ import re
 from pathlib import Path
 
 import pytest
+from helpers import write_jsonl
 
 from agentic_router.indexes.errors import CatalogError, InputError
-from helpers import write_jsonl
 
 
 def test_three_tools_per_document_with_valid_unique_names(router) -> None:
@@ -72,7 +72,7 @@ def test_failed_ingest_leaves_nothing_half_registered(make_router, corpus_dir: P
     def boom(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    from agentic_router.indexes import catalog as catalog_module
+    from agentic_router.indexes.storage import catalog as catalog_module
 
     monkeypatch.setattr(catalog_module, "write_tools", boom)  # fails inside the SQLite transaction
     with pytest.raises(RuntimeError, match="disk full"):

@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # A shell may defer its imports so that `agentic-router --help` answers at once; library code may not:
 # a function-level import of our own module there only ever hid a cycle.
 # the command line defers imports so that `--help` answers at once: cli.py and the command groups it registers
-DEFERRED_OK = {"cli.py", "__init__.py", "serve/model_commands.py", "serve/service_commands.py", "serve/shell.py"}
+DEFERRED_OK = {"cli.py", "__init__.py", "commands/models.py", "commands/service.py", "commands/shell.py"}
 
 
 def _import_graph():  # noqa: ANN202 - the scripts/import_graph.py module
@@ -28,6 +28,7 @@ def test_packages_import_one_way_without_cycles() -> None:
     imports = graph.all_imports()
     assert len(imports) > 50  # the walk really read the sources
     assert graph.violations(imports) == []
+    assert graph.part_violations(imports) == []  # inside indexes and router, the parts flow one way too
     assert graph.cycles(graph.package_graph(imports)) == []
     edges = graph.package_graph(imports)
     assert "router" not in edges.get("indexes", set()) and "training" not in edges.get("router", set())
@@ -36,9 +37,23 @@ def test_packages_import_one_way_without_cycles() -> None:
 def test_the_checker_catches_an_upward_import(tmp_path: Path) -> None:
     graph = _import_graph()
     bad = [graph.Import("indexes/x.py", 3, "agentic_router.router.app", False),
-           graph.Import("router/y.py", 4, "agentic_router.indexes.catalog", False)]
+           graph.Import("router/y.py", 4, "agentic_router.indexes.storage.catalog", False)]
     assert graph.violations(bad) == ["indexes/x.py:3: indexes imports agentic_router.router.app (a higher layer)"]
     assert graph.cycles({"indexes": {"router"}, "router": {"indexes"}}) == [["indexes", "router", "indexes"]]
+
+
+def test_the_checker_catches_an_import_up_the_parts_of_a_layer() -> None:
+    graph = _import_graph()
+    rows = [graph.Import("indexes/storage/catalog.py", 1, "agentic_router.indexes.sources.documents", False),
+            graph.Import("indexes/encoders/cpu.py", 2, "agentic_router.indexes.storage.chroma", False),
+            graph.Import("indexes/storage/catalog.py", 3, "agentic_router.indexes.newpart", False),
+            graph.Import("router/retrieval/fit.py", 4, "agentic_router.router.workspace", False, True),
+            graph.Import("indexes/sources/openapi.py", 5, "agentic_router.indexes.storage.catalog", False)]
+    assert graph.part_violations(rows) == [
+        "indexes/storage/catalog.py:1: indexes.storage imports agentic_router.indexes.sources.documents (not below it)",
+        "indexes/encoders/cpu.py:2: indexes.encoders imports agentic_router.indexes.storage.chroma (not below it)",
+        "indexes/storage/catalog.py:3: indexes.newpart has no rank in PARTS",
+    ]  # a type-only import up the parts (4) and an import down them (5) are fine
 
 
 def test_library_code_has_no_deferred_imports_of_its_own_modules() -> None:

@@ -7,11 +7,19 @@ import re
 from pathlib import Path
 
 import pytest
-
-from agentic_router.indexes.lexical import (NO_MATCH, LexicalCache, LexicalIndex, LexicalMatch, build_index,
-                                            default_stopwords, import_bm25s, tokenize)
-from agentic_router.indexes.schema import ToolSpec
 from helpers import CORPUS
+
+from agentic_router.indexes.lexical.cache import (
+    NO_MATCH,
+    LexicalCache,
+    LexicalIndex,
+    LexicalMatch,
+    build_index,
+    default_stopwords,
+    import_bm25s,
+    tokenize,
+)
+from agentic_router.indexes.schema import ToolSpec
 
 STOP = default_stopwords()
 QUERIES = [
@@ -201,7 +209,7 @@ def test_documents_follow_in_place_too(make_router, corpus_dir: Path) -> None:
 
 
 def test_the_change_log_keeps_a_bounded_window(make_router, monkeypatch: pytest.MonkeyPatch) -> None:
-    from agentic_router.indexes import catalog_db
+    from agentic_router.indexes.storage import catalog_db
 
     monkeypatch.setattr(catalog_db, "CHANGES_KEPT", 3)
     router = make_router()

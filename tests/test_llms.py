@@ -7,12 +7,11 @@ import time
 
 import pytest
 from llama_index.core.llms import ChatMessage
+from openai_server import OpenAICompatServer
 
-from agentic_router.router import llms
 from agentic_router.indexes.config import RouterConfig
 from agentic_router.indexes.errors import ModelError
-
-from openai_server import OpenAICompatServer
+from agentic_router.router.answering import llms
 
 
 @pytest.fixture

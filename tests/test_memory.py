@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from helpers import assert_first, assert_not_first, write_jsonl
 
 from agentic_router.cli import main
 from agentic_router.indexes.errors import CatalogError, InputError
 from agentic_router.indexes.schema import ToolSpec
 from agentic_router.router.activation import activate, sync_collections
-from agentic_router.router.registry import ModelVersion
-from helpers import assert_first, assert_not_first, write_jsonl
+from agentic_router.router.versions.registry import ModelVersion
 
 TOOLS = [
     ToolSpec(name="get_weather", description="Current weather and forecast for a city.", kind="external"),
@@ -50,7 +50,7 @@ def test_memory_weight_zero_ignores_the_memory(tools_router) -> None:
     from dataclasses import replace
 
     view = tools_router.workspace.view(weights=replace(tools_router.view.weights, memory_weight=0.0))
-    assert_not_first(view.route(PARAPHRASE, k=4), "send_email")
+    assert_not_first(view.rank(PARAPHRASE, k=4), "send_email")
 
 
 def test_feedback_refuses_unknown_tools_and_empty_requests(tools_router) -> None:
@@ -88,7 +88,7 @@ def test_cli_feedback_one_pair_or_a_log_file(tools_router, tmp_path: Path) -> No
 def test_a_new_embedder_gets_the_memory_re_embedded(tools_router) -> None:
     import shutil
 
-    from agentic_router.indexes.embeddings import resolve_model_path
+    from agentic_router.indexes.encoders.embeddings import resolve_model_path
 
     tools_router.feedback(REQUEST, "send_email")
     target = tools_router.registry.new_dir("ft1") / "model"
@@ -97,7 +97,7 @@ def test_a_new_embedder_gets_the_memory_re_embedded(tools_router) -> None:
     activate(tools_router.workspace, "ft1")
     fresh = tools_router.workspace.view()
     assert fresh.embedder_version == "ft1" and fresh.catalog.usage.count() == 1
-    assert fresh.route(PARAPHRASE, k=4)[0].name == "send_email"
+    assert fresh.rank(PARAPHRASE, k=4)[0].name == "send_email"
     assert sync_collections(fresh)["cards_embedded"] == 0
 
 

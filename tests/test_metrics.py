@@ -10,7 +10,7 @@ import math
 
 import pytest
 
-from agentic_router.router.rerank import DEFAULT_WEIGHT
+from agentic_router.router.retrieval.rerank import DEFAULT_WEIGHT
 from agentic_router.training.fusion import calibrate_fusion, clearly_better
 from agentic_router.training.metrics import HIT_KS, dedupe, first_rank, ndcg_at, score_rankings
 

@@ -17,10 +17,16 @@ import pytest
 from sentence_transformers import SentenceTransformer
 
 from agentic_router.indexes.config import BUNDLED_EMBEDDER, RouterConfig
-from agentic_router.indexes.embeddings import load_embedder, resolve_model_path
+from agentic_router.indexes.encoders.embeddings import load_embedder, resolve_model_path
+from agentic_router.indexes.encoders.onnx_encoder import (
+    CACHE_DIR,
+    GRAPH,
+    MANIFEST,
+    ModelLayout,
+    OnnxQueryEncoder,
+    ensure_export,
+)
 from agentic_router.indexes.errors import ConfigError
-from agentic_router.indexes.onnx_encoder import (CACHE_DIR, GRAPH, MANIFEST, ModelLayout, OnnxQueryEncoder,
-                                                 ensure_export)
 from agentic_router.indexes.schema import ToolSpec
 
 TEXTS = [
@@ -202,7 +208,7 @@ def test_unknown_backend_is_a_one_line_config_error(tmp_path: Path, monkeypatch:
 
 
 def test_runs_group_texts_of_similar_length() -> None:
-    from agentic_router.indexes.onnx_encoder import length_groups
+    from agentic_router.indexes.encoders.onnx_encoder import length_groups
 
     assert length_groups([300, 290, 40, 38, 37, 12, 11, 10, 10], batch_size=8) == [[0, 1], [2, 3, 4], [5, 6, 7, 8]]
     assert length_groups([10] * 5, batch_size=2) == [[0, 1], [2, 3], [4]]

@@ -21,7 +21,7 @@ from helpers import free_port, serve_asgi
 from mcp import Client
 
 from agentic_router.indexes.errors import CatalogError, InputError, RemoteError
-from agentic_router.indexes.openapi_schema import input_schema
+from agentic_router.indexes.sources.openapi_schema import input_schema
 from agentic_router.serve.mcp import Access, build_server, http_app
 from cli import main
 

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from helpers import write_jsonl
 
 from agentic_router.cli import main
+from agentic_router.indexes.encoders.embeddings import resolve_model_path
+from agentic_router.indexes.errors import CatalogError, InputError, ModelError
 from agentic_router.router.activation import activate, sync_collections
 from agentic_router.router.app import AgenticRouter
-from agentic_router.indexes.embeddings import resolve_model_path
-from agentic_router.indexes.errors import CatalogError, InputError, ModelError
-from agentic_router.router.registry import ModelVersion
-from helpers import write_jsonl
+from agentic_router.router.versions.registry import ModelVersion
 
 
 def _register_copy_of_base(router: AgenticRouter, name: str) -> ModelVersion:

@@ -18,15 +18,14 @@ from typing import Any, Callable, Iterator
 
 import httpx
 import pytest
+from helpers import free_port
 
 from agentic_router.indexes.config import BUNDLED_EMBEDDER
-from agentic_router.indexes.embeddings import resolve_model_path
-from agentic_router.indexes.replication import DOCSTORE, HASH_FILE, LOCK, LOG
+from agentic_router.indexes.encoders.embeddings import resolve_model_path
 from agentic_router.indexes.schema import ToolSpec
-from agentic_router.indexes.store import chroma_client
+from agentic_router.indexes.storage.chroma import chroma_client
+from agentic_router.indexes.storage.replication import DOCSTORE, HASH_FILE, LOCK, LOG
 from agentic_router.router.app import AgenticRouter
-
-from helpers import free_port
 
 BIN = Path(sys.executable).parent
 ADMIN_KEY = "admin-key-0123456789abcdef"

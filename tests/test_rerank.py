@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
-from agentic_router.router.rerank import ALONE, best_window, fuse, passage_windows, reranker_scores, window_scores
 from agentic_router.indexes.schema import RouteHit
+from agentic_router.router.retrieval.rerank import (
+    ALONE,
+    best_window,
+    fuse,
+    passage_windows,
+    reranker_scores,
+    window_scores,
+)
 from agentic_router.training.evaluate import LabelledQuery
 from agentic_router.training.fusion import calibrate_fusion
 

@@ -6,11 +6,11 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from helpers import write_jsonl
 from llama_index.core.objects import ObjectRetriever
 from llama_index.core.tools import FunctionTool
 
 from agentic_router.indexes.errors import CatalogError
-from helpers import write_jsonl
 
 
 def test_routes_questions_to_the_right_document(router) -> None:
@@ -120,7 +120,7 @@ def test_lexical_weights_zero_is_embeddings_only(make_router, corpus_dir: Path) 
 
 
 def test_tokenizer_keeps_cjk_and_splits_camel_case() -> None:
-    from agentic_router.indexes.lexical import tokenize
+    from agentic_router.indexes.lexical.cache import tokenize
 
     assert tokenize("getWeatherForecast for Paris") == ["get", "weather", "forecast", "for", "paris"]
     assert tokenize("抹茶を点てる", frozenset()) == ["抹", "茶", "を", "点", "て", "る"]

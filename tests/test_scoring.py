@@ -6,9 +6,9 @@ from dataclasses import replace
 
 import pytest
 
-from agentic_router.indexes.lexical import LexicalMatch
+from agentic_router.indexes.lexical.cache import LexicalMatch
 from agentic_router.indexes.schema import ToolSpec
-from agentic_router.router.scoring import Evidence, Weights, kind_intent, score
+from agentic_router.router.retrieval.scoring import Evidence, Weights, kind_intent, score
 from agentic_router.training.calibrate import Gathered, calibration_grid, choose_weights
 from agentic_router.training.evaluate import LabelledQuery
 

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from agentic_router.indexes.config import RouterConfig
-from agentic_router.indexes.embeddings import SentenceEmbedding, load_embedder
+from agentic_router.indexes.encoders.embeddings import SentenceEmbedding, load_embedder
 from agentic_router.indexes.errors import InputError, ModelError
 from agentic_router.training.dataset import RoutingDataset
 from agentic_router.training.trainers.common import TrainSettings, build_pairs, corpus_texts, positive_ids
@@ -281,7 +281,7 @@ def test_training_teaches_what_the_base_model_cannot_know(tmp_path: Path, base_m
                                                           method: str) -> None:
     """The base model places codename tools at chance; training on those very questions must fix that.
     An untrained (or barely trained) model stays near 0.5 and fails."""
-    from agentic_router.router.models import load_adapter_embedding
+    from agentic_router.router.versions.models import load_adapter_embedding
     from agentic_router.training.trainers.adapter import train_adapter
     from agentic_router.training.trainers.full import train_full
 
@@ -304,7 +304,7 @@ def test_training_teaches_what_the_base_model_cannot_know(tmp_path: Path, base_m
 @pytest.mark.parametrize("kind", ["two-layer", "linear"])
 def test_adapter_trains_checkpoints_and_transforms_queries_only(tmp_path: Path, base_model: str, base_embed,
                                                                  kind: str) -> None:
-    from agentic_router.router.models import load_adapter_embedding
+    from agentic_router.router.versions.models import load_adapter_embedding
     from agentic_router.training.trainers.adapter import train_adapter
 
     out = tmp_path / "adapter"
@@ -332,7 +332,7 @@ def test_adapter_trains_checkpoints_and_transforms_queries_only(tmp_path: Path, 
 
 
 def test_adapter_reuses_given_text_vectors(tmp_path: Path, base_model: str, base_embed) -> None:
-    from agentic_router.router.models import load_adapter_embedding
+    from agentic_router.router.versions.models import load_adapter_embedding
     from agentic_router.training.trainers.adapter import train_adapter
 
     texts = corpus_texts(tiny_dataset())
@@ -350,7 +350,7 @@ def test_adapter_checkpoint_errors(tmp_path: Path, base_embed) -> None:
     import torch
     from llama_index.embeddings.adapter.utils import LinearLayer
 
-    from agentic_router.router.models import load_adapter_embedding
+    from agentic_router.router.versions.models import load_adapter_embedding
     from agentic_router.training.trainers.adapter import make_adapter
 
     good = tmp_path / "good"
@@ -401,7 +401,7 @@ def test_adapter_interrupted_keeps_the_last_step(tmp_path: Path, base_model: str
     out = tmp_path / "adapter"
     result = adapter_module.train_adapter(tiny_dataset(), base_model, settings(out, batch_size=4))
     assert result.interrupted and result.steps == 2 and (out / "step_2").is_dir()
-    from agentic_router.router.models import load_adapter_embedding
+    from agentic_router.router.versions.models import load_adapter_embedding
 
     assert len(load_adapter_embedding(base_embed, out).get_query_embedding("x")) == 384
 
@@ -419,9 +419,9 @@ def reranker_accuracy(model) -> float:  # noqa: ANN001 - CrossEncoder
 def test_cross_encoder_trains_saves_and_reranks(tmp_path: Path, base_model: str) -> None:
     from sentence_transformers import CrossEncoder
 
+    from agentic_router.router.retrieval.rerank import window_scores
+    from agentic_router.router.versions.models import load_reranker
     from agentic_router.training.trainers.common import seed_everything
-    from agentic_router.router.rerank import window_scores
-    from agentic_router.router.models import load_reranker
     from agentic_router.training.trainers.cross_encoder import train_cross_encoder
 
     out = tmp_path / "ce"
@@ -448,7 +448,7 @@ def test_cross_encoder_trains_saves_and_reranks(tmp_path: Path, base_model: str)
 
 
 def test_cross_encoder_interrupted_and_bad_checkpoints(tmp_path: Path, base_model: str) -> None:
-    from agentic_router.router.models import load_reranker
+    from agentic_router.router.versions.models import load_reranker
     from agentic_router.training.trainers.cross_encoder import train_cross_encoder
 
     out = tmp_path / "ce"

@@ -14,7 +14,7 @@ import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-LIBRARY = ("indexes", "router", "training", "serve")  # the folders shipped as agentic_router.<name>
+LIBRARY = ("indexes", "router", "training", "serve", "commands")  # the folders shipped as agentic_router.<name>
 
 
 def _library_files() -> set[str]:
@@ -38,7 +38,7 @@ def test_the_wheel_ships_every_module_and_imports_on_its_own(tmp_path: Path) -> 
         zf.extractall(tmp_path / "site")
     shipped = {n.removeprefix("agentic_router/") for n in names if n.startswith("agentic_router/")}
     assert _library_files() - shipped == set(), "modules missing from the wheel: list the package in pyproject.toml"
-    assert "router/data/background_requests.txt" in shipped  # package data the default abstain rule reads
+    assert "router/retrieval/data/background_requests.txt" in shipped  # package data the default abstain rule reads
     assert not any(n.startswith(("agentic_router/tests/", "agentic_router/scripts/")) for n in names)
 
     modules = sorted("agentic_router." + n.removesuffix(".py").replace("/", ".").removesuffix(".__init__")
@@ -46,7 +46,7 @@ def test_the_wheel_ships_every_module_and_imports_on_its_own(tmp_path: Path) -> 
     probe = ("import importlib, sys; import agentic_router as a; "
              "assert a.__file__.startswith(sys.argv[1]), a.__file__; "
              "[importlib.import_module(m) for m in sys.argv[2:]]; "
-             "from agentic_router.router.fit import background_requests; assert len(background_requests()) > 100")
+             "from agentic_router.router.retrieval.fit import background_requests; assert len(background_requests()) > 100")
     # run from an empty folder with the unpacked wheel first on the path: the repository cannot be reached
     env_path = str(tmp_path / "site")
     done = subprocess.run([sys.executable, "-c", probe, env_path, *modules], cwd=tmp_path, capture_output=True,

@@ -6,8 +6,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from agentic_router.indexes.embeddings import embed_texts
-from agentic_router.indexes.lexical import default_stopwords, import_bm25s, tokenize
+from agentic_router.indexes.encoders.embeddings import embed_texts
+from agentic_router.indexes.lexical.cache import default_stopwords, import_bm25s, tokenize
 from agentic_router.indexes.schema import RouteHit, ToolSpec
 
 

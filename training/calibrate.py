@@ -1,7 +1,7 @@
 """Choosing the router's channel weights on labelled questions, and measuring every channel alone.
 
-Routing is two steps (``router.retriever``): gather the evidence of a question (the I/O), then score it
-(``router.scoring``, pure). So the evidence of every question is gathered once, and any number of weight
+Routing is two steps (``router.retrieval.retriever``): gather the evidence of a question (the I/O), then score it
+(``router.retrieval.scoring``, pure). So the evidence of every question is gathered once, and any number of weight
 settings is then a cheap re-scoring; that is what makes per-catalog calibration affordable and lets each
 channel be evaluated alone on exactly the same candidates.
 
@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
-from agentic_router.indexes.embeddings import embed_queries
-from agentic_router.router.scoring import Evidence, Weights, fit, score
+from agentic_router.indexes.encoders.embeddings import embed_queries
+from agentic_router.router.retrieval.scoring import Evidence, Weights, fit, score
 from agentic_router.training.evaluate import LabelledQuery, ranked_ids
 from agentic_router.training.fusion import clearly_better
 from agentic_router.training.metrics import score_rankings

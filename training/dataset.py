@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agentic_router.indexes.atomic import atomic_write_json
 from agentic_router.indexes.errors import InputError
-from agentic_router.indexes.store import atomic_write_json
 
 SPLITS = ("train", "val")
 

@@ -15,10 +15,10 @@ from typing import Any, Callable, Protocol, Sequence
 
 import numpy as np
 
-from agentic_router.indexes.documents import iter_jsonl
 from agentic_router.indexes.errors import InputError
 from agentic_router.indexes.schema import RouteHit, safe_tool_name
-from agentic_router.router.scoring import fit
+from agentic_router.indexes.sources.documents import iter_jsonl
+from agentic_router.router.retrieval.scoring import fit
 from agentic_router.training.metrics import dedupe, score_rankings
 
 LEVELS = ("document", "tool")

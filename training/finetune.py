@@ -33,14 +33,18 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
-from agentic_router.indexes.embeddings import embed_queries
+from agentic_router.indexes.atomic import atomic_write_text
+from agentic_router.indexes.encoders.embeddings import embed_queries
 from agentic_router.indexes.errors import InputError
-from agentic_router.indexes.store import atomic_write_text
 from agentic_router.indexes.schema import safe_tool_name
 from agentic_router.router.activation import activate, sync_collections
-from agentic_router.router.scoring import Weights, fit, score
+from agentic_router.router.retrieval.scoring import Weights, fit, score
 from agentic_router.training.calibrate import (
-    abstain_threshold, calibration_grid, choose_weights, gather, leave_own_out,
+    abstain_threshold,
+    calibration_grid,
+    choose_weights,
+    gather,
+    leave_own_out,
 )
 from agentic_router.training.dataset import RoutingDataset
 from agentic_router.training.evaluate import LabelledQuery, load_queries

@@ -1,4 +1,4 @@
-"""Choose how much a trained reranker's opinion adds to the router's score (see ``router.rerank``).
+"""Choose how much a trained reranker's opinion adds to the router's score (see ``router.retrieval.rerank``).
 
 Each held-out question is routed once and its short list reranked once; every candidate weight is then a
 cheap re-sort. A weight above 0 must beat weight 0 clearly, question by question: the questions it fixes
@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any, Sequence
 
-from agentic_router.router.rerank import ALONE, DEFAULT_WEIGHT, FusionWeight, fuse, reranker_scores
+from agentic_router.router.retrieval.rerank import ALONE, DEFAULT_WEIGHT, FusionWeight, fuse, reranker_scores
 from agentic_router.training.evaluate import LabelledQuery, ranked_ids
 from agentic_router.training.metrics import score_rankings
 
@@ -36,7 +36,7 @@ def calibrate_fusion(view: "RouterView", reranker: "CrossEncoder", queries: Sequ
                 "reason": "no held-out questions; default weight"}
     rankings: dict[FusionWeight, list[list[str]]] = {w: [] for w in GRID}
     for q in tqdm(queries, desc="fusion weight", unit="q", disable=not progress):
-        hits = view.retriever.route(q.query, depth)
+        hits = view.retriever.rank_tools(q.query, depth)
         scores = reranker_scores(reranker, q.query, hits) if hits else []
         for w in GRID:
             rankings[w].append(ranked_ids(fuse(hits, scores, w), level))

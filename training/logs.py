@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from agentic_router.indexes.embeddings import embed_queries
+from agentic_router.indexes.encoders.embeddings import embed_queries
 from agentic_router.indexes.errors import InputError
-from agentic_router.indexes.lexical import default_stopwords, tokenize
+from agentic_router.indexes.lexical.cache import default_stopwords, tokenize
 from agentic_router.training.dataset import RoutingDataset
 from agentic_router.training.evaluate import load_queries
 

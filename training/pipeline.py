@@ -12,11 +12,11 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agentic_router.indexes.embeddings import resolve_model_path
+from agentic_router.indexes.encoders.embeddings import resolve_model_path
 from agentic_router.indexes.errors import InputError
 from agentic_router.router.activation import activate
-from agentic_router.router.models import load_reranker
-from agentic_router.router.registry import ModelVersion
+from agentic_router.router.versions.models import load_reranker
+from agentic_router.router.versions.registry import ModelVersion
 from agentic_router.training.corpus import add_catalog_texts, stored_vectors
 from agentic_router.training.dataset import RoutingDataset
 from agentic_router.training.evaluate import LabelledQuery, load_queries

@@ -10,7 +10,7 @@ What works with SmolLM2-135M (measured on COVID-QA chunks, greedy decoding):
   verb keeps it on the key term: round-trip top-5 on 16 chunks was 0.94 for "What does", 0.88 "How does",
   0.75 "Why", 0.75 "What is", 0.69 "Which" (and 94% chatter);
 - short passages (~700 characters, front matter such as URLs, author lists and licences removed); the key
-  term (``indexes.describe.key_term``) is weighted by its idf over the catalog, so a word every paper uses
+  term (``indexes.sources.describe.key_term``) is weighted by its idf over the catalog, so a word every paper uses
   ("China", "health") is not picked.
 For tools the same recipe (two worked examples of tool line -> request, answer prefix "Please" / "Can you" /
 "I need to" / "Help me") gave requests that route back to their own tool: on a 300-tool Seal-Tools sample
@@ -30,9 +30,9 @@ from collections import Counter
 from contextlib import contextmanager
 from typing import Any, Iterator, Sequence
 
-from agentic_router.indexes.describe import looks_like_names
-from agentic_router.indexes.lexical import FUNCTION_WORDS
+from agentic_router.indexes.lexical.cache import FUNCTION_WORDS
 from agentic_router.indexes.schema import ToolSpec, humanize_identifier
+from agentic_router.indexes.sources.describe import looks_like_names
 from agentic_router.training.trainers.common import torch_threads
 
 PASSAGE_CHARS = 700

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Iterable, Sequence, TypeVar
 
 import numpy as np
 
-from agentic_router.indexes.describe import split_sentences
-from agentic_router.indexes.embeddings import embed_queries
-from agentic_router.indexes.lexical import FUNCTION_WORDS
+from agentic_router.indexes.encoders.embeddings import embed_queries
+from agentic_router.indexes.lexical.cache import FUNCTION_WORDS
+from agentic_router.indexes.sources.describe import split_sentences
 
 if TYPE_CHECKING:
     from agentic_router.router.workspace import RouterView
@@ -153,7 +153,7 @@ def round_trip(router: "RouterView", queries: Sequence[str], targets: Sequence[t
     for start in range(0, len(queries), 256):
         part = list(queries[start : start + 256])
         for query, vec, (tool, doc_id) in zip(part, embed_queries(router.embedder, part), targets[start:]):
-            hits = router.retriever.rank(query, np.asarray(vec, dtype=np.float32), 3 * k if doc_id else k)
+            hits = router.retriever.rank_by_evidence(query, np.asarray(vec, dtype=np.float32), 3 * k if doc_id else k)
             if doc_id:
                 out.append(doc_id in list(dict.fromkeys(h.doc_id or h.name for h in hits))[:k])
             else:

@@ -19,11 +19,12 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from agentic_router.indexes.embeddings import embed_queries
+from agentic_router.indexes.encoders.embeddings import embed_queries
 from agentic_router.indexes.errors import InputError
 from agentic_router.indexes.schema import RouteHit
 from agentic_router.router.activation import sync_collections
-from agentic_router.router.scoring import LEXICAL_NORMS, Weights
+from agentic_router.router.retrieval.scoring import LEXICAL_NORMS, Weights
+from agentic_router.router.workspace import RouterView
 from agentic_router.training.baselines import Bm25Baseline, LeadEmbeddingBaseline
 from agentic_router.training.evaluate import LabelledQuery, RoutingSystem, evaluate
 from agentic_router.training.metrics import HIT_KS
@@ -60,9 +61,9 @@ class RouterSystem:
         self._vectors = dict(zip(texts, np.asarray(embed_queries(self.router.query_embedder, texts), dtype=np.float32)))
 
     def rank(self, query: str, depth: int) -> list[RouteHit]:
-        if not self._vectors:
+        if not isinstance(self.router, RouterView):  # the facade: one question at a time
             return self.router.route(query, depth, rerank=self.rerank)
-        return self.router.route(query, depth, rerank=self.rerank, qvec=self._vectors.get(query))
+        return self.router.rank(query, depth, rerank=self.rerank, qvec=self._vectors.get(query))
 
     def abstains(self, hits: list[RouteHit]) -> bool:
         return self.router.abstains(hits)

@@ -18,7 +18,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from agentic_router.indexes.describe import distinctive_terms, key_term
+from agentic_router.indexes.sources.describe import distinctive_terms, key_term
 from agentic_router.training.prompts import (
     QUESTION_STARTS,
     REQUEST_STARTS,

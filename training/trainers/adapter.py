@@ -10,7 +10,7 @@ pass. Note the adapter output is not re-normalised by LlamaIndex; that is harmle
 Layout of ``output_dir``: ``step_<N>/`` checkpoints (``BaseAdapter.save``: ``config.json`` +
 ``pytorch_model.bin``, plus our ``adapter_config.json`` naming the class), and the kept adapter (best
 validation step, or the last one without a val split) copied into ``output_dir`` itself. Serving reads that
-format back with ``router.models.load_adapter_embedding``.
+format back with ``router.versions.models.load_adapter_embedding``.
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ from typing import TYPE_CHECKING, Any, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
+from agentic_router.indexes.atomic import atomic_write_dir
 from agentic_router.indexes.errors import InputError, ModelError
-from agentic_router.indexes.store import atomic_write_dir
-from agentic_router.router.models import ADAPTER_CONFIG, adapter_checkpoints
+from agentic_router.router.versions.models import ADAPTER_CONFIG, adapter_checkpoints
 from agentic_router.training.dataset import RoutingDataset
 from agentic_router.training.metrics import score_rankings
 from agentic_router.training.trainers.common import (

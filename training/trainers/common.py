@@ -18,9 +18,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, NamedTuple
 
-from agentic_router.indexes.embeddings import resolve_device, resolve_model_path  # noqa: F401 - resolve_device re-exported
+from agentic_router.indexes.encoders.embeddings import resolve_device, resolve_model_path  # noqa: F401 - resolve_device re-exported
 from agentic_router.indexes.errors import InputError, ModelError
-from agentic_router.router.models import one_line
+from agentic_router.router.versions.models import one_line
 from agentic_router.training.dataset import RoutingDataset
 
 if TYPE_CHECKING:

@@ -15,9 +15,9 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from agentic_router.indexes.embeddings import resolve_model_path
+from agentic_router.indexes.encoders.embeddings import resolve_model_path
 from agentic_router.indexes.errors import InputError, ModelError
-from agentic_router.router.rerank import best_window
+from agentic_router.router.retrieval.rerank import best_window
 from agentic_router.training.dataset import RoutingDataset
 from agentic_router.training.trainers.common import (
     CARD_PREFIX,
@@ -118,7 +118,7 @@ def train_cross_encoder(dataset: RoutingDataset | str | Path, base_model: str, s
 
 def _what_it_reads(ds: RoutingDataset) -> Callable[[str], bool]:
     """At rerank time a document tool is read through its passage and an external tool through its card
-    (``router.rerank``), so those are the texts to train on. Training also on document tool cards taught a
+    (``router.retrieval.rerank``), so those are the texts to train on. Training also on document tool cards taught a
     reranker that any "vector_...: Semantic search over the passages" card is relevant (every logged
     question had one as a positive): it scored them 0.92 whatever the question. Without ``groups`` (no
     catalog to tell document tools apart) every text is kept."""
@@ -128,7 +128,7 @@ def _what_it_reads(ds: RoutingDataset) -> Callable[[str], bool]:
 
 def _windowed(rows: Any, passages: set[str]) -> Any:
     """Each (question, passage) row shows the passage's window that best matches the question, as
-    reranking reads passages at inference (``router.rerank``): a long chunk cut at ``max_length`` would
+    reranking reads passages at inference (``router.retrieval.rerank``): a long chunk cut at ``max_length`` would
     often hide the very sentence that makes it a positive. Tool cards are read whole, as at inference."""
     return rows.map(lambda row: {"positive": best_window(row["anchor"], row["positive"])
                                  if row["positive"] in passages else row["positive"]})
