@@ -190,6 +190,52 @@ def catalog_routes(service: Service, read: Scope, admin: Scope) -> APIRouter:
     return api
 
 
+class OpenApiRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    url: str = Field(description="An http(s) URL of an OpenAPI 3 document (the service never reads its own files).")
+    name: str | None = Field(None, description="The source's name, the tools' prefix (default: the document's title).")
+    base_url: str | None = Field(None, description="Where the API is (default: the document's first server).")
+    auth_env: str | None = Field(None, description="An environment variable of the service whose value is sent as a "
+                                                   "bearer token, read at call time and never stored.")
+    timeout: float | None = Field(None, gt=0, le=300, description="Seconds per call (default 30).")
+    replace: bool = Field(False, description="Replace a source of the same name registered with other settings.")
+
+
+class CallRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    arguments: dict[str, Any] = Field(default_factory=dict, description="Checked against the tool's input schema.")
+
+
+def source_routes(service: Service, read: Scope, admin: Scope) -> APIRouter:
+    """Tool sources (OpenAPI documents; MCP servers are registered from the CLI or Python) and calling a tool
+    where it lives. Both need the admin key: a call acts on the world, as MCP's ``call_tool`` does."""
+    api, router = APIRouter(), service.router
+
+    @api.post("/v1/sources/openapi", tags=["sources"], dependencies=admin)
+    def add_openapi(req: OpenApiRequest) -> JSONResponse:
+        """Register every operation of an OpenAPI 3 document as `NAME__operationId` (all or none), as
+        `tools add --openapi` does: `{server, added, changed, unchanged, removed, skipped}`."""
+        if not req.url.startswith(("http://", "https://")):
+            raise InputError("url must be an http(s) URL of an OpenAPI document; the service does not read its own files")
+        return JSONResponse(service.write(lambda: router.add_openapi(
+            req.url, name=req.name, base_url=req.base_url, auth_env=req.auth_env, timeout=req.timeout,
+            replace=req.replace)))
+
+    @api.post("/v1/sources/sync", tags=["sources"], dependencies=admin)
+    def sync_sources(name: str | None = None) -> JSONResponse:
+        """Read registered MCP servers and OpenAPI documents again (or only `name`), as `tools sync` does; a
+        source that fails says so in its row and keeps its tools."""
+        return JSONResponse(service.write(lambda: router.sync_sources(name)))
+
+    @api.post("/v1/tools/{name}/call", tags=["sources"], dependencies=admin)
+    async def call_tool(name: str, req: CallRequest) -> JSONResponse:
+        """Run a tool where it lives (its API, MCP server, document index or Python function), arguments checked
+        against its input schema before anything is sent: `{tool, is_error, content, structured}`."""
+        return JSONResponse(await run_in_threadpool(router.call_tool, name, req.arguments))
+
+    return api
+
+
 def model_routes(service: Service, read: Scope, admin: Scope) -> APIRouter:
     """Model versions: listing them, and activating one without stopping the service."""
     api, router = APIRouter(), service.router

@@ -25,7 +25,13 @@ from fastapi_offline import FastAPIOffline
 from agentic_router import __version__
 from agentic_router.router.app import AgenticRouter
 from agentic_router.serve.auth import ADMIN, READ, ApiKeys
-from agentic_router.serve.endpoints import catalog_routes, health_routes, model_routes, routing_routes
+from agentic_router.serve.endpoints import (
+    catalog_routes,
+    health_routes,
+    model_routes,
+    routing_routes,
+    source_routes,
+)
 from agentic_router.serve.errors import ContainErrors, install_error_handlers
 from agentic_router.serve.limits import BodyLimitMiddleware, Limits
 from agentic_router.serve.metrics import Metrics, MetricsMiddleware
@@ -98,5 +104,6 @@ def create_app(router_or_workspace: AgenticRouter | str | Path, keys: ApiKeys | 
     app.include_router(health_routes(service, read, admin, metrics))
     app.include_router(routing_routes(service, read, admin))
     app.include_router(catalog_routes(service, read, admin))
+    app.include_router(source_routes(service, read, admin))
     app.include_router(model_routes(service, read, admin))
     return app

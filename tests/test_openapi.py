@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,9 +22,11 @@ from helpers import free_port, serve_asgi
 from mcp import Client
 
 from agentic_router.indexes.errors import CatalogError, InputError, RemoteError
+from agentic_router.serve.auth import ApiKeys
+from agentic_router.serve.http import create_app
 from agentic_router.indexes.sources.openapi_schema import input_schema
 from agentic_router.serve.mcp import Access, build_server, http_app
-from cli import main
+from agentic_router.cli import main
 
 APP = Path(__file__).resolve().parent / "openapi_app.py"
 TOKEN = "shop-token-7f3a91c2e5b84d06"  # the API's bearer token: it must never reach a workspace file
@@ -350,3 +353,65 @@ def test_cli_add_route_call_and_sync(tmp_path: Path, shop: ShopApi) -> None:
     synced = run("tools", "sync")
     assert synced.exit_code == 0 and synced.stdout.strip() == "shop: added 0, changed 0, removed 0, unchanged 6 tool(s)"
     assert _files_hold(workspace, TOKEN) == []
+
+
+# ---- HTTP --------------------------------------------------------------------------------------------------
+def test_http_registers_routes_calls_and_syncs(make_router, shop: ShopApi, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHOP_TOKEN", TOKEN)
+    keys = ApiKeys(read="r" * 16 + "-read", admin="a" * 16 + "-admin")
+    admin, read = ({"Authorization": f"Bearer {k}"} for k in (keys.admin, keys.read))
+    with serve_asgi(create_app(make_router(), keys=keys)) as url, httpx.Client(base_url=url, timeout=60) as c:
+        body = {"url": shop.spec_url, "name": "shop", "auth_env": "SHOP_TOKEN", "timeout": 2}
+        assert c.post("/v1/sources/openapi", json=body, headers=read).status_code == 403  # a write needs admin
+        added = c.post("/v1/sources/openapi", json=body, headers=admin)
+        assert added.status_code == 200 and set(added.json()["added"]) == V1_TOOLS
+        routed = c.post("/v1/route", json={"query": "place an order for three units of item 7", "k": 1}, headers=read)
+        assert routed.json()["tools"][0]["name"] == "shop__create_order"
+        called = c.post("/v1/tools/shop__create_order/call", json={"arguments": {"item_id": 7, "quantity": 3}},
+                        headers=admin).json()
+        assert not called["is_error"] and called["structured"]["order_id"] == 1007 and shop.requests()[-1]["authorized"]
+        before = len(shop.requests())
+        wrong = c.post("/v1/tools/shop__create_order/call", json={"arguments": {"item_id": 7}}, headers=admin)
+        assert wrong.status_code == 422 and "'quantity' is a required property" in wrong.json()["error"]
+        assert len(shop.requests()) == before  # refused before any request reached the API
+        assert c.post("/v1/tools/shop__create_order/call", json={"arguments": {}}, headers=read).status_code == 403
+        assert c.post("/v1/tools/nope/call", json={}, headers=admin).status_code == 409
+        local = c.post("/v1/sources/openapi", json={**body, "url": str(APP)}, headers=admin)
+        assert local.status_code == 422 and "does not read its own files" in local.json()["error"]
+        shop.serve("v2")
+        try:
+            [synced] = c.post("/v1/sources/sync", params={"name": "shop"}, headers=admin).json()
+        finally:
+            shop.serve("v1")
+        assert synced["added"] == ["shop__list_reviews"] and synced["removed"] == ["shop__inventory_report"]
+
+
+# ---- never empty while it works ------------------------------------------------------------------------------
+def _many_operations(n: int, wording: str, start: int = 0) -> dict[str, Any]:
+    subjects = "invoice parcel ticket booking refund badge shipment contract voucher meter".split()
+    paths = {f"/things/{i}": {"get": {"operationId": f"op_{i}", "summary": f"{wording} the {subjects[i % 10]} "
+                                      f"record number {i} of the back office", "responses": {"200": {"description": "ok"}}}}
+             for i in range(start, start + n)}
+    return {"openapi": "3.0.3", "info": {"title": "Back office", "version": "1"},
+            "servers": [{"url": "http://127.0.0.1:9"}], "paths": paths}
+
+
+def test_routes_during_a_sync_of_1000_operations_never_come_back_empty(make_router, tmp_path: Path) -> None:
+    spec = tmp_path / "backoffice.json"
+    spec.write_text(json.dumps(_many_operations(1000, "Fetch")), encoding="utf-8")
+    router = make_router()
+    assert len(router.add_openapi(str(spec), name="office")["added"]) == 1000
+    # every description reworded (1,000 re-embedded), 100 operations gone and 100 new
+    spec.write_text(json.dumps(_many_operations(1000, "Look up", start=100)), encoding="utf-8")
+    reports: list[Any] = []
+    syncing = threading.Thread(target=lambda: reports.extend(router.sync_sources("office")))
+    routes: list[int] = []
+    syncing.start()
+    while syncing.is_alive():
+        routes.append(len(router.route("look up the refund record of the back office", k=5)))
+    syncing.join()
+    [report] = reports
+    assert "error" not in report and len(report["changed"]) == 900 and len(report["added"]) == 100
+    assert len(report["removed"]) == 100 and len(router.list_tools()) == 1000
+    assert len(routes) >= 20, "the sync ended before enough routes were made to say anything"
+    assert min(routes) == 5, f"{routes.count(0)} of {len(routes)} routes during the sync came back empty"
