@@ -127,7 +127,7 @@ def finetune(ctx: click.Context, from_queries: Path | None, gen_llm: str | None,
 
     router = open_router(ctx)
     chosen = [m.strip() for m in methods.split(",") if m.strip()]
-    needs_llm = from_queries is None and not router.catalog.db.feedback()
+    needs_llm = from_queries is None and not router.catalog.recorded_requests()
     llm = load_llm(router.config.with_overrides(llm_provider=gen_llm) if gen_llm else router.config) if needs_llm else None
     report = run(router.view, from_queries=from_queries, llm=llm, methods=chosen, heldout_share=heldout, seed=seed,
                  activate_result=not no_activate, progress=not as_json, epochs=epochs, max_steps=max_steps,

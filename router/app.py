@@ -86,14 +86,12 @@ class AgenticRouter:
 
     @cached_property
     def tool_factory(self) -> ToolFactory:
-        from llama_index.vector_stores.chroma import ChromaVectorStore
-
         def storage_of(doc_id: str) -> str | None:
             doc = self.catalog.get_document(doc_id)
             folder = document_folder(self.config, self.workspace.db, doc) if doc else None
             return folder.name if folder else None
 
-        factory = ToolFactory(self.config.docs_dir, storage_of, ChromaVectorStore(chroma_collection=self.catalog.chunks),
+        factory = ToolFactory(self.config.docs_dir, storage_of, self.catalog.chunk_store(),
                               self.view.query_embedder, self.llm)
         factory.remote_tool = lambda spec: self.executor.function_tool(spec)  # MCP tools call their server
         return factory
@@ -140,7 +138,7 @@ class AgenticRouter:
 
     def list_documents(self) -> list[dict[str, Any]]:
         """``{doc_id, title, content_hash, source, n_chunks, storage}`` of every ingested document."""
-        return self.catalog.db.list_documents()
+        return self.catalog.list_documents()
 
     def delete_document(self, doc_id: str) -> list[str]:
         """Remove a document with its three tools, chunks and indexes (all or none); returns the tool names."""

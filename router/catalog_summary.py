@@ -51,8 +51,8 @@ def summarize(catalog: Catalog, subjects: int = SUBJECTS) -> CatalogSummary:
     specs = catalog.list_tools()
     owned: dict[str, tuple[str, str]] = {}
     sources = []
-    for row in catalog.db.mcp_servers():
-        names = catalog.db.mcp_tools(row["name"])
+    for row in catalog.sources():
+        names = catalog.source_tools(row["name"])
         owned.update({n: (row["transport"], row["name"]) for n in names})
         sources.append((_SOURCE_KINDS.get(row["transport"], row["transport"]), row["name"], len(names)))
     sources.sort(key=lambda s: (-s[2], s[1]))

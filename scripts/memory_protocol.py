@@ -44,7 +44,7 @@ def run_set(name: str, workspace: str, queries_path: str, level: str, share: flo
         train = gather(view, logged, level, progress=True)
         # each recorded request is left out of its own vote (its own record would vote with similarity 1)
         own: dict[str, set[str]] = {}
-        for rid, query, _tool in router.catalog.db.feedback():
+        for rid, query, _tool in router.catalog.recorded_requests():
             own.setdefault(query, set()).add(rid)
         train.evidence = [replace(ev, exclude=frozenset(own.get(q.query, ()))) for ev, q in zip(train.evidence, logged)]
         base = view.weights

@@ -105,7 +105,7 @@ def leave_own_out(view: "RouterView", gathered: Gathered) -> Gathered:
     """Keep each request's own record (if it is in the usage memory) out of its vote: a recorded request
     matches itself with similarity 1, which would make the memory look perfect on the requests it holds."""
     own: dict[str, set[str]] = {}
-    for rid, query, _tool in view.catalog.db.feedback():
+    for rid, query, _tool in view.catalog.recorded_requests():
         own.setdefault(query, set()).add(rid)
     gathered.evidence = [replace(ev, exclude=frozenset(own.get(q.query, ())))
                          for ev, q in zip(gathered.evidence, gathered.queries)]

@@ -136,7 +136,7 @@ def labelled_requests(view: "RouterView", path: Path | None, level: str) -> list
     each; a recorded tool counts by its document at document level, as the file's doc_ids do."""
     rows = load_queries(path, allow_unanswerable=True) if path is not None else []
     seen = {q.query for q in rows}
-    recorded = [(query, tool) for _rid, query, tool in view.catalog.db.feedback() if query not in seen]
+    recorded = [(query, tool) for _rid, query, tool in view.catalog.recorded_requests() if query not in seen]
     specs = view.catalog.get_tools(sorted({t for _, t in recorded}))
     by_query: dict[str, list[str]] = {}
     for query, tool in recorded:

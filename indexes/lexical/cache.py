@@ -33,6 +33,8 @@ from agentic_router.indexes.storage.chroma import iter_collection
 if TYPE_CHECKING:
     from chromadb.api.models.Collection import Collection
 
+    from agentic_router.indexes.storage.catalog import Catalog
+
 logger = logging.getLogger(__name__)
 _TOKEN = re.compile(r"[a-z0-9]+|[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
@@ -291,6 +293,10 @@ class LexicalCache:
         self._lock = threading.Lock()
         self.full_builds = 0  # indexes built from a whole collection (tests and benchmarks watch these)
         self.updates = 0  # indexes brought up to date from the change log
+
+    def of_catalog(self, catalog: "Catalog", version: int, kind: str) -> LexicalIndex:
+        """The index of the catalog's cards or chunks (``kind``) at ``version``, following its change log."""
+        return self.get(catalog.cards if kind == "cards" else catalog.chunks, version, kind, catalog.db.changes_since)
 
     def get(self, coll: "Collection", version: int, kind: str, changes: ChangeLog | None = None) -> LexicalIndex:
         """The index of ``coll`` (``kind``: "cards" or "chunks") at catalog ``version`` or newer."""

@@ -182,7 +182,7 @@ def sync_server(catalog: Catalog, server: McpServer, embed: Callable[[list[str]]
     listing = list_tools(server, timeout)
     if not server.name:
         server = server.named(default_server_name(listing, server))
-    known = next((row for row in catalog.db.mcp_servers() if row["name"] == server.name), None)
+    known = next((row for row in catalog.sources() if row["name"] == server.name), None)
     if not replace and known is not None and known != server.to_row():
         where = McpServer.from_row(known).where() if known["transport"] in ("stdio", "http") else "an OpenAPI document"
         raise CatalogError(f"MCP server {server.name!r} is already registered as {where}; use --replace "
@@ -193,7 +193,7 @@ def sync_server(catalog: Catalog, server: McpServer, embed: Callable[[list[str]]
 
 def registered_servers(catalog: Catalog) -> dict[str, McpServer]:
     """The MCP servers among the catalog's sources (the same table holds OpenAPI documents, ``openapi_source``)."""
-    return {row["name"]: McpServer.from_row(row) for row in catalog.db.mcp_servers()
+    return {row["name"]: McpServer.from_row(row) for row in catalog.sources()
             if row["transport"] in ("stdio", "http")}
 
 

@@ -199,7 +199,7 @@ def sync_source(catalog: Catalog, source: OpenApiSource, embed: Callable[[list[s
     if source.auth_env and not _safe_for_token(source.base_url or ""):
         raise InputError(f"OpenAPI source {source.name!r}: a bearer token is sent only over https (or to a loopback "
                          f"host), not to {source.base_url}")
-    known = next((row for row in catalog.db.mcp_servers() if row["name"] == source.name), None)
+    known = next((row for row in catalog.sources() if row["name"] == source.name), None)
     if not replace_source and known is not None and known != source.to_row():
         where = OpenApiSource.from_row(known).where() if known["transport"] == TRANSPORT else "an MCP server"
         raise CatalogError(f"source {source.name!r} is already registered as {where} with other settings; use "
@@ -210,7 +210,7 @@ def sync_source(catalog: Catalog, source: OpenApiSource, embed: Callable[[list[s
 
 
 def registered_sources(catalog: Catalog) -> dict[str, OpenApiSource]:
-    return {row["name"]: OpenApiSource.from_row(row) for row in catalog.db.mcp_servers() if row["transport"] == TRANSPORT}
+    return {row["name"]: OpenApiSource.from_row(row) for row in catalog.sources() if row["transport"] == TRANSPORT}
 
 
 # ---- calling -----------------------------------------------------------------------------------------

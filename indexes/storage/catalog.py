@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from chromadb.api import ClientAPI
     from chromadb.api.models.Collection import Collection
     from llama_index.core.schema import TextNode
+    from llama_index.vector_stores.chroma import ChromaVectorStore
 
 SPEC_CACHE_MAX = 100_000  # tool rows kept between routes of one catalog version
 
@@ -110,6 +111,32 @@ class Catalog:
 
     def count_tools(self) -> int:
         return self.db.count_tools()
+
+    def list_documents(self) -> list[dict[str, Any]]:
+        return self.db.list_documents()
+
+    def recorded_requests(self) -> list[tuple[str, str, str]]:
+        """``(id, request, tool)`` of every recorded request (feedback and router logs), oldest first."""
+        return self.db.feedback()
+
+    def chunk_store(self) -> "ChromaVectorStore":
+        """Every document's chunks as a LlamaIndex vector store (what a document's Vector tool searches)."""
+        from llama_index.vector_stores.chroma import ChromaVectorStore
+
+        return ChromaVectorStore(chroma_collection=self.chunks)
+
+    # ---- tool sources: MCP servers and OpenAPI documents ----------------------------------------------
+    def sources(self) -> list[dict[str, Any]]:
+        """How to reach each registered source (``mcp_servers`` rows; OpenAPI ones have transport openapi)."""
+        return self.db.mcp_servers()
+
+    def source_tools(self, name: str) -> dict[str, str]:
+        """The catalog tools of source ``name``: catalog name -> its name (or request plan) at the source."""
+        return self.db.mcp_tools(name)
+
+    def source_of(self, tool: str) -> tuple[str, str] | None:
+        """``(source, remote)`` of a tool that lives at a source, None for any other tool."""
+        return self.db.mcp_tool(tool)
 
     def count_documents(self) -> int:
         return self.db.count_documents()

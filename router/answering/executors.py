@@ -63,10 +63,10 @@ class ToolExecutor:
             return "python"
         if spec.kind != "external":
             return "index"
-        found = self.catalog.db.mcp_tool(spec.name)
+        found = self.catalog.source_of(spec.name)
         if found is None:
             return "none"
-        rows = {r["name"]: r["transport"] for r in self.catalog.db.mcp_servers()}
+        rows = {r["name"]: r["transport"] for r in self.catalog.sources()}
         return "openapi" if rows.get(found[0]) == OPENAPI else "mcp"
 
     def input_schema(self, spec: ToolSpec) -> dict[str, Any]:
@@ -77,7 +77,7 @@ class ToolExecutor:
     def describe(self, name: str) -> dict[str, Any]:
         """The full card of one tool, its input schema and what would run it."""
         spec = self.spec(name)
-        remote = self.catalog.db.mcp_tool(spec.name)
+        remote = self.catalog.source_of(spec.name)
         return {"name": spec.name, "kind": spec.kind, "title": spec.title, "doc_id": spec.doc_id,
                 "description": spec.description, "card": spec.card(), "input_schema": self.input_schema(spec),
                 "runner": self.runner(spec), "server": remote[0] if remote else None}
@@ -112,7 +112,7 @@ class ToolExecutor:
     def function_tool(self, spec: ToolSpec) -> BaseTool | None:
         """A LlamaIndex tool that calls an MCP- or OpenAPI-registered tool at its source (None for any other
         tool), so the agent's calls take the same validated path as ``call``."""
-        if spec.kind != "external" or self.catalog.db.mcp_tool(spec.name) is None:
+        if spec.kind != "external" or self.catalog.source_of(spec.name) is None:
             return None
         schema = self.input_schema(spec)
 
@@ -132,8 +132,8 @@ class ToolExecutor:
     def _remote(self, spec: ToolSpec) -> tuple[McpServer | OpenApiSource, str]:
         """The tool's source and what that source needs to run it (its name on an MCP server, or an OpenAPI
         operation's request plan)."""
-        found = self.catalog.db.mcp_tool(spec.name)
-        rows = {r["name"]: r for r in self.catalog.db.mcp_servers()}
+        found = self.catalog.source_of(spec.name)
+        rows = {r["name"]: r for r in self.catalog.sources()}
         if found is None or found[0] not in rows:
             raise CatalogError(f"the source of tool {spec.name!r} is no longer registered")
         row = rows[found[0]]

@@ -115,10 +115,9 @@ class ToolRetriever(BaseRetriever):
             if doc_id and sim > evidence.chunk.get(doc_id, -1.0):
                 evidence.chunk[doc_id], evidence.passages[doc_id] = sim, text
         if self.lexical is not None and self.weights.uses_lexical:
-            log = catalog.db.changes_since
-            evidence.lex_cards = self.lexical.get(catalog.cards, version, "cards", log).match(query, n_cards)
+            evidence.lex_cards = self.lexical.of_catalog(catalog, version, "cards").match(query, n_cards)
             if n_chunks:
-                evidence.lex_docs = self.lexical.get(catalog.chunks, version, "chunks", log).match(
+                evidence.lex_docs = self.lexical.of_catalog(catalog, version, "chunks").match(
                     query, self.chunk_candidates)
         if self.weights.memory_weight > 0:
             evidence.memory = catalog.usage.nearest(qvec, MEMORY_NEIGHBOURS)
