@@ -16,6 +16,7 @@ import click
 
 from agentic_router.commands import models as model_commands
 from agentic_router.commands import service as service_commands
+from agentic_router.commands import state as state_commands
 from agentic_router.commands.shell import emit_json, json_mode, open_router
 from agentic_router.indexes.config import HOME_ENV, LLM_PROVIDERS
 from agentic_router.indexes.errors import RemoteError, RouterError
@@ -385,7 +386,7 @@ def eval_cmd(ctx: click.Context, queries_path: Path, level: str | None, limit: i
         json_out.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
 
 
-for _command in (*model_commands.COMMANDS, *service_commands.COMMANDS):
+for _command in (*model_commands.COMMANDS, *service_commands.COMMANDS, *state_commands.COMMANDS):
     main.add_command(_command)
 
 

@@ -45,6 +45,12 @@ def chroma_client(path: Path | str) -> "ClientAPI":
         return _CLIENTS[key]
 
 
+def forget_client(path: Path | str) -> None:
+    """Drop the cached client of ``path`` (a folder about to be renamed: a later client opens the new name)."""
+    with _CLIENTS_LOCK:
+        _CLIENTS.pop(str(path), None)
+
+
 def collection(client: "ClientAPI", name: str) -> "Collection":
     return client.get_or_create_collection(name, embedding_function=None, metadata={"hnsw:space": "cosine"})
 
