@@ -23,7 +23,11 @@ setup: $(STAMP) $(IMPORT_ROOT)
 $(IMPORT_ROOT):
 	mkdir -p .import-root && ln -sfn .. $(IMPORT_ROOT)
 
+# The tests start a real PostgreSQL (tests/postgres_server.py): the Debian package is installed where its
+# server binaries are missing.
 $(STAMP): pyproject.toml $(LOCK)
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || \
+	  { apt-get update -q && apt-get install -y -q postgresql-15; }
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/$(PIP) -c $(LOCK) --upgrade pip
 	$(BIN)/$(PIP) -c $(LOCK) $(TORCH)

@@ -4,6 +4,7 @@ prepares the process (threads, temporary files, metrics folder) and hands the ro
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -44,24 +45,28 @@ def _keep_temporary_files_in_workspace(ctx: click.Context) -> None:
               help="Address to listen on; anything but loopback needs an API key.")
 @click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
 @click.option("--chroma-url", default=None,
-              help="A Chroma server shared by replicas (vectors and the catalog's log); default: embedded Chroma.")
+              help="A Chroma server holding the vectors replicas share (with --state-url); default: embedded Chroma.")
+@click.option("--state-url", default=None, metavar="postgresql://...",
+              help="PostgreSQL holding the catalog rows replicas share (with --chroma-url); default: the workspace's "
+                   "SQLite file. Env AGENTIC_ROUTER_STATE_URL.")
 @click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True, help="Service processes.")
 @click.option("--batch-ms", type=click.FloatRange(0, 1000), default=2.0, show_default=True,
               help="Window in which concurrent questions are embedded together (0 = no batching).")
 @click.option("--threads", type=click.IntRange(1, 64), default=1, show_default=True,
               help="torch and BLAS threads per process; concurrent requests use the cores.")
 @click.pass_context
-def serve(ctx: click.Context, host: str, port: int, chroma_url: str | None, workers: int, batch_ms: float,
-          threads: int) -> None:
+def serve(ctx: click.Context, host: str, port: int, chroma_url: str | None, state_url: str | None, workers: int,
+          batch_ms: float, threads: int) -> None:
     """Serve the router over HTTP (OpenAPI docs at /docs). Keys: env AGENTIC_ROUTER_READ_KEY / _ADMIN_KEY."""
     from agentic_router.indexes.errors import ConfigError
     from agentic_router.serve.auth import ApiKeys, check_bind
 
-    if chroma_url is not None:
-        ctx.find_root().obj["overrides"]["chroma_url"] = chroma_url
-    if workers > 1 and chroma_url is None:
-        raise ConfigError("--workers above 1 needs --chroma-url: processes share the catalog through a Chroma "
-                          "server (an embedded Chroma folder must not be opened by several processes)")
+    overrides = ctx.find_root().obj["overrides"]
+    overrides.update({k: v for k, v in (("chroma_url", chroma_url), ("state_url", state_url)) if v is not None})
+    if workers > 1 and not (overrides.get("state_url") or os.environ.get("AGENTIC_ROUTER_STATE_URL")):
+        raise ConfigError("--workers above 1 needs --state-url and --chroma-url: processes share the catalog "
+                          "through PostgreSQL and a Chroma server (an embedded Chroma folder must not be opened "
+                          "by several processes)")
     keys = ApiKeys.from_env()
     check_bind(host, keys)
     ctx.find_root().obj["overrides"]["query_batch_ms"] = batch_ms
@@ -85,7 +90,6 @@ def serve(ctx: click.Context, host: str, port: int, chroma_url: str | None, work
     if workers == 1:
         uvicorn.run(create_app(router, keys=keys), **options)
         return
-    import os
     import shutil
 
     from agentic_router.serve.http import SERVE_ENV
@@ -99,7 +103,7 @@ def serve(ctx: click.Context, host: str, port: int, chroma_url: str | None, work
     shutil.rmtree(metrics_dir, ignore_errors=True)
     metrics_dir.mkdir(parents=True)
     os.environ[MULTIPROC_ENV] = str(metrics_dir)
-    router.close()  # each worker opens its own (the catalog's mirror file is shared safely)
+    router.close()  # each worker opens its own connections to the shared state
     try:
         uvicorn.run("agentic_router.serve.http:app_from_env", factory=True, workers=workers, **options)
     finally:

@@ -33,7 +33,8 @@ from agentic_router.indexes.sources.describe import (
 from agentic_router.indexes.sources.documents import SourceDocument, slugify
 from agentic_router.indexes.storage.catalog import Catalog
 from agentic_router.indexes.storage.catalog_db import CatalogDB
-from agentic_router.indexes.storage.replication import HASH_FILE, DocStore, ReplicatedCatalogDB
+from agentic_router.indexes.storage.docstore import HASH_FILE, DocStore
+from agentic_router.indexes.storage.postgres import PostgresCatalogDB
 
 if TYPE_CHECKING:
     from llama_index.core.base.embeddings.base import BaseEmbedding
@@ -211,12 +212,17 @@ class DocumentIndexer:
 
 def shared_docstore(db: CatalogDB) -> DocStore | None:
     """Where documents' persisted indexes are shared with other replicas, if the catalog is shared."""
-    return db.docstore if isinstance(db, ReplicatedCatalogDB) else None
+    if not isinstance(db, PostgresCatalogDB):
+        return None
+    store = getattr(db, "docstore", None)
+    if store is None:
+        store = db.docstore = DocStore(db)  # type: ignore[attr-defined]
+    return store
 
 
 def document_folder(config: RouterConfig, db: CatalogDB, doc: dict[str, Any]) -> Path | None:
-    """The folder of a document's persisted indexes; with a shared catalog it is unpacked from the Chroma
-    server first when this replica lacks it or holds another content of the document."""
+    """The folder of a document's persisted indexes; with a shared catalog it is unpacked from the shared
+    state first when this replica lacks it or holds another content of the document."""
     if not doc.get("storage"):
         return None
     folder = config.docs_dir / doc["storage"]

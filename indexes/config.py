@@ -109,16 +109,21 @@ class RouterConfig:
     device: str = field(default="auto", metadata={"help": "torch device: auto, cpu, cuda, mps."})
     chroma_url: str | None = field(
         default=None,
-        metadata={"help": "A Chroma server (http://host:port) holding the vectors and the shared catalog log, so "
-                          "several router processes (replicas) serve one catalog; None = embedded Chroma."},
+        metadata={"help": "A Chroma server (http://host:port) holding the vectors of a catalog replicas share "
+                          "(with state_url); None = embedded Chroma."},
+    )
+    state_url: str | None = field(
+        default=None,
+        metadata={"help": "PostgreSQL (postgresql://user@host/db) holding the catalog's rows, shared by every "
+                          "replica (with chroma_url); None = the workspace's SQLite file."},
+    )
+    state_poll_seconds: float = field(
+        default=5.0, metadata={"help": "With state_url: how often a replica checks for changes it was not notified of."}
     )
     models_path: str | None = field(
         default=None,
         metadata={"help": "Folder of trained model versions (default <workspace>/models); replicas of one catalog "
                           "point it at one shared folder."},
-    )
-    replica_sync_ms: float = field(
-        default=100.0, metadata={"help": "With chroma_url: how stale a replica's copy of the catalog may get (ms)."}
     )
     seed: int = field(default=0, metadata={"help": "Seed for anything random."})
 
@@ -141,8 +146,8 @@ class RouterConfig:
 
     @property
     def shared(self) -> bool:
-        """True when the catalog is shared with other replicas through a Chroma server."""
-        return bool(self.chroma_url)
+        """True when the catalog is shared with other replicas (rows in PostgreSQL, vectors on Chroma)."""
+        return bool(self.state_url)
 
     # ---- construction ------------------------------------------------------------------------------
     @classmethod
@@ -210,8 +215,13 @@ class RouterConfig:
             raise ConfigError("query_batch_ms must lie in [0, 1000]")
         if self.chroma_url is not None and not self.chroma_url.startswith(("http://", "https://")):
             raise ConfigError(f"chroma_url must be an http(s):// URL, not {self.chroma_url!r}")
-        if not 0.0 <= self.replica_sync_ms <= 60_000.0:
-            raise ConfigError("replica_sync_ms must lie in [0, 60000]")
+        if self.state_url is not None and not self.state_url.startswith(("postgresql://", "postgres://")):
+            raise ConfigError("state_url must be a postgresql:// URL")
+        if bool(self.state_url) != bool(self.chroma_url):
+            raise ConfigError("replicas share a catalog through both state_url (PostgreSQL, the rows) and "
+                              "chroma_url (a Chroma server, the vectors); give both or neither")
+        if not 0.1 <= self.state_poll_seconds <= 3600.0:
+            raise ConfigError("state_poll_seconds must lie in [0.1, 3600]")
 
 
 def _coerce(name: str, raw: Any, default: Any) -> Any:

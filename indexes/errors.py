@@ -23,3 +23,7 @@ class ModelError(RouterError):
 
 class RemoteError(RouterError):
     """An MCP server cannot be started or reached, answered garbage, or failed in the middle of a call."""
+
+
+class StateError(RouterError):
+    """The shared catalog state (PostgreSQL) cannot be reached; the change was not made."""

@@ -21,7 +21,7 @@ from agentic_router.indexes.sources.external import load_tool_catalog
 from agentic_router.indexes.sources.mcp_servers import McpServer, registered_servers, sync_server
 from agentic_router.indexes.sources.openapi import OpenApiSource, registered_sources, sync_source
 from agentic_router.indexes.tools import ToolFactory
-from agentic_router.router.activation import activate
+from agentic_router.router.activation import activate, sync_collections
 from agentic_router.router.answering.agent import MODES, AgentResult, default_mode, run_agent, run_direct
 from agentic_router.router.answering.executors import ToolExecutor
 from agentic_router.router.answering.llms import is_capable, load_llm
@@ -158,6 +158,12 @@ class AgenticRouter:
         done = activate(self.workspace, name, progress=progress)
         self.follow_active()
         return done
+
+    def repair(self, progress: bool = False) -> dict[str, int]:
+        """Make the active version's vectors match the rows: embed what is missing, drop what no row names
+        (what a writer killed between its vector write and its commit leaves). ``serve`` runs it at start-up
+        on a shared catalog; cheap when there is nothing to repair, apart from listing the vector ids."""
+        return sync_collections(self.view, progress)
 
     def follow_active(self) -> RouterView:
         """Point this router at the registry's active version. The new view's models load and its caches warm

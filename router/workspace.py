@@ -23,9 +23,9 @@ from agentic_router.indexes.errors import ConfigError, InputError, ModelError
 from agentic_router.indexes.lexical.cache import LexicalCache, default_stopwords
 from agentic_router.indexes.schema import RouteHit, ToolSpec, stable_hash
 from agentic_router.indexes.storage.catalog import Catalog
-from agentic_router.indexes.storage.catalog_db import CatalogDB
+from agentic_router.indexes.storage.catalog_db import ROUTING_WEIGHTS, CatalogDB, SQLiteCatalogDB
 from agentic_router.indexes.storage.chroma import chroma_client
-from agentic_router.indexes.storage.replication import ReplicatedCatalogDB
+from agentic_router.indexes.storage.postgres import PostgresCatalogDB
 from agentic_router.router.retrieval.batching import BatchedQueryEmbedding
 from agentic_router.router.retrieval.fit import BackgroundFit, request_fit
 from agentic_router.router.retrieval.rerank import ALONE, DEFAULT_WEIGHT, FusionWeight, rerank_hits
@@ -42,7 +42,6 @@ if TYPE_CHECKING:
     from agentic_router.indexes.encoders.embeddings import SentenceEmbedding
 
 ACTIVE = "active"
-ROUTING_WEIGHTS = "routing.json"  # weights chosen for this catalog by ``calibrate``
 
 
 class Workspace:
@@ -58,13 +57,12 @@ class Workspace:
 
     @cached_property
     def db(self) -> CatalogDB:
-        """The catalog rows: the workspace's SQLite file, or with ``chroma_url`` this replica's mirror of the
-        log every replica shares (one mirror file per Chroma server)."""
+        """The catalog rows: the workspace's SQLite file, or with ``state_url`` the PostgreSQL database every
+        replica shares."""
         cfg = self.config
-        if cfg.chroma_url:
-            mirror = cfg.workspace / f"replica-{stable_hash(cfg.chroma_url, length=8)}.sqlite"
-            return ReplicatedCatalogDB(mirror, self.client, sync_seconds=cfg.replica_sync_ms / 1000.0)
-        return CatalogDB(cfg.catalog_path)
+        if cfg.state_url:
+            return PostgresCatalogDB(cfg.state_url, poll_seconds=cfg.state_poll_seconds)
+        return SQLiteCatalogDB(cfg.catalog_path)
 
     @cached_property
     def client(self) -> Any:  # chromadb ClientAPI

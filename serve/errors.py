@@ -14,11 +14,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from agentic_router.indexes.errors import CatalogError, InputError, ModelError, RouterError
+from agentic_router.indexes.errors import CatalogError, InputError, ModelError, RouterError, StateError
 from agentic_router.serve.limits import UnsupportedUpload, WatchedSend, send_json
 
 logger = logging.getLogger(__name__)
-STATUS_OF = ((UnsupportedUpload, 415), (InputError, 422), (CatalogError, 409), (ModelError, 422))
+STATUS_OF = ((UnsupportedUpload, 415), (InputError, 422), (CatalogError, 409), (ModelError, 422), (StateError, 503))
 
 
 def install_error_handlers(app: FastAPI) -> None:

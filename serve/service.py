@@ -49,6 +49,8 @@ class Service:
         try:
             _remove_orphan_uploads(self.router.config.workspace / UPLOADS)
             self.router.view.query_embedder  # noqa: B018
+            if self.router.config.shared:  # a writer killed mid-change may have left vectors without rows
+                self.router.repair()
             if self.router.catalog.count_tools():
                 self.router.route("warm up the question encoder and the BM25 indexes", 1)
             self.ready.set()
@@ -63,7 +65,7 @@ class Service:
     def follow(self, stop: threading.Event) -> None:
         """With a catalog shared by replicas: switch to the model version and routing weights another replica
         activated, loading them here, off the request path (requests keep the old view until then)."""
-        period = max(0.2, self.router.config.replica_sync_ms / 1000.0)
+        period = 0.5  # reads this replica's snapshot of the shared settings: no query
         while not stop.wait(period):
             if not self.ready.is_set():
                 continue

@@ -72,9 +72,9 @@ def test_failed_ingest_leaves_nothing_half_registered(make_router, corpus_dir: P
     def boom(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    from agentic_router.indexes.storage import catalog as catalog_module
+    from agentic_router.indexes.storage.catalog_db import Change
 
-    monkeypatch.setattr(catalog_module, "write_tools", boom)  # fails inside the SQLite transaction
+    monkeypatch.setattr(Change, "put_tools", boom)  # fails inside the SQLite transaction
     with pytest.raises(RuntimeError, match="disk full"):
         router.ingest([corpus_dir / "photosynthesis.md"])
     assert (router.catalog.count_tools(), router.catalog.chunks.count(), router.catalog.cards.count()) == before

@@ -36,7 +36,8 @@ def test_activating_a_full_version_reembeds_into_new_collections(router) -> None
     assert fresh.catalog.cards.name != router.catalog.cards.name
     after = fresh.route("What does the borrow checker verify?", k=3)
     assert [h.name for h in after] == [h.name for h in before]  # same weights, same ranking
-    assert sync_collections(fresh.view) == {"cards_embedded": 0, "chunks_embedded": 0, "chunks_removed": 0}
+    assert sync_collections(fresh.view) == {"cards_embedded": 0, "cards_removed": 0, "chunks_embedded": 0,
+                                          "chunks_removed": 0}
     # the old collections are kept: switching back costs nothing
     assert activate(fresh.workspace, "base")["cards_embedded"] == 0
     assert AgenticRouter(router.config, llm=None).view.embedder_version is None

@@ -78,4 +78,6 @@ def test_cli_state_copy(make_router, corpus_dir: Path, tmp_path: Path) -> None:
     again = runner.invoke(main, [*args, "--to", str(tmp_path / "cli-copy")])
     assert again.exit_code == 1 and again.stderr.startswith("error: ") and len(again.stderr.splitlines()) == 1
     pg = runner.invoke(main, [*args, "--to", "postgresql://localhost/router"])
-    assert pg.exit_code == 1 and "takes a folder" in pg.stderr
+    assert pg.exit_code == 1 and "needs --to-chroma" in pg.stderr
+    other = runner.invoke(main, [*args, "--to", "mysql://localhost/router"])
+    assert other.exit_code == 1 and "takes a folder or a postgresql:// URL" in other.stderr

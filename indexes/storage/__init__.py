@@ -1,3 +1,3 @@
-"""Where the catalog lives: its SQLite database, the Chroma collections, the in-process card matrix, the
-usage memory of recorded requests, and the replication of all of it over a shared Chroma server. May import
-the base modules of ``indexes``."""
+"""Where the catalog lives: its rows (SQLite, or PostgreSQL when replicas share them), the Chroma
+collections, the in-process card matrix, the usage memory of recorded requests, and copies of all of it.
+May import the base modules of ``indexes``."""

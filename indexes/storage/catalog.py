@@ -3,16 +3,19 @@
 This module is the only writer of both, and the only reader of their raw form: ingest, external tools,
 removals and re-embeddings all go through ``Catalog``; the retriever asks it for nearest neighbours.
 
-- ``CatalogDB`` (``indexes.storage.catalog_db``, one per workspace): documents, tools, recorded requests and a
-  version counter that derived indexes (BM25) follow.
+- ``CatalogDB`` (``indexes.storage.catalog_db``, one per workspace, SQLite or, shared by replicas, PostgreSQL):
+  documents, tools, recorded requests and a version counter that derived indexes (BM25) follow.
 - ``Catalog``: those rows seen through one embedder's vectors: a ``cards`` collection (one vector per tool
   card), a ``chunks`` collection (every document chunk, with ``doc_id`` metadata) and the usage memory
   (``indexes.storage.memory``: recorded requests, by the question embedder). Vectors of different embedders cannot be
   mixed, so each embedder has its own collections, named after it; another embedder's view of the same
   rows is another ``Catalog`` over the same ``CatalogDB`` (``Workspace.catalog``), which copies nothing.
 
-Write order: vectors first, then the SQLite commit that makes them visible. An orphan vector left by a
-crash is harmless (every hit is checked against SQLite) and is replaced by the next write of its tool.
+Write order: vectors first, then the commit of the rows that makes them visible, both inside
+``CatalogDB.exclusive`` (one writer at a time, across replicas when the rows are shared). An orphan vector
+left by a crash is harmless (every hit is checked against the rows); the next writer drops orphan cards when
+the counts disagree (``_repair_cards``), and ``sync`` (activation, ``AgenticRouter.repair``) makes every
+collection match the rows.
 """
 
 from __future__ import annotations
@@ -24,14 +27,7 @@ import numpy as np
 from agentic_router.indexes.errors import CatalogError
 from agentic_router.indexes.schema import IngestReport, ToolSpec
 from agentic_router.indexes.storage.card_matrix import CardMatrix, CardMatrixCache
-from agentic_router.indexes.storage.catalog_db import (
-    CatalogDB,
-    delete_document_rows,
-    delete_tool_rows,
-    write_changes,
-    write_mcp_server,
-    write_tools,
-)
+from agentic_router.indexes.storage.catalog_db import CatalogDB
 from agentic_router.indexes.storage.chroma import collection, delete_ids, iter_collection, upsert
 from agentic_router.indexes.storage.memory import UsageMemory
 
@@ -222,10 +218,13 @@ class Catalog:
                 todo.append(spec)
                 report.replaced.append(spec.name)
         if todo:
-            self._upsert_cards(todo, embed([s.card() for s in todo]))
-            with self.db.transaction() as conn:
-                write_tools(conn, todo)
-                write_changes(conn, "cards", [s.name for s in todo])
+            vectors = embed([s.card() for s in todo])
+            with self.db.exclusive():
+                self._repair_cards(embed)
+                self._upsert_cards(todo, vectors)
+                with self.db.transaction() as change:
+                    change.put_tools(todo)
+                    change.log("cards", [s.name for s in todo])
         report.tools = len(todo)
         return report
 
@@ -251,14 +250,16 @@ class Catalog:
         remotes = {name: remote for name, (_, remote) in tools.items()}
         if not todo and not report["removed"] and same_server and owned == remotes:
             return report  # nothing to write: the version (and so BM25) stays put
-        if todo:
-            self._upsert_cards(todo, embed([s.card() for s in todo]))
-        with self.db.transaction() as conn:
-            write_tools(conn, todo)
-            delete_tool_rows(conn, report["removed"])
-            write_mcp_server(conn, server, remotes)
-            write_changes(conn, "cards", [s.name for s in todo] + report["removed"])
-        delete_ids(self.cards, report["removed"], self.max_batch)
+        vectors = embed([s.card() for s in todo]) if todo else []
+        with self.db.exclusive():
+            self._repair_cards(embed)
+            self._upsert_cards(todo, vectors)
+            with self.db.transaction() as change:
+                change.put_tools(todo)
+                change.delete_tools(report["removed"])
+                change.put_source(server, remotes)
+                change.log("cards", [s.name for s in todo] + report["removed"])
+            delete_ids(self.cards, report["removed"], self.max_batch)
         return report
 
     def record(self, rows: Sequence[tuple[str, str]], embed_queries: Callable[[list[str]], list[list[float]]],
@@ -286,11 +287,12 @@ class Catalog:
         owned = [specs[n] for n in names if specs[n].kind != "external"]
         if owned:
             raise CatalogError(f"tool {owned[0].name!r} belongs to document {owned[0].doc_id!r}; delete the document")
-        with self.db.transaction() as conn:
-            delete_tool_rows(conn, names)
-            conn.executemany("DELETE FROM feedback WHERE tool=?", [(n,) for n in names])
-            write_changes(conn, "cards", names)
-        self._drop_vectors(names, [])
+        with self.db.exclusive():
+            with self.db.transaction() as change:
+                change.delete_tools(names)
+                change.forget_requests(names)
+                change.log("cards", names)
+            self._drop_vectors(names, [])
         return names
 
     def delete_document(self, doc_id: str, unpublish: Callable[[], None]) -> list[str]:
@@ -302,13 +304,14 @@ class Catalog:
             raise CatalogError(f"unknown document {doc_id!r}")
         names = [s.name for s in self.tools_for_documents([doc_id]).get(doc_id, [])]
         chunk_ids = self._chunk_ids(doc_id)
-        with self.db.transaction() as conn:
-            delete_document_rows(conn, doc_id)
-            conn.executemany("DELETE FROM feedback WHERE tool=?", [(n,) for n in names])
-            write_changes(conn, "cards", names)
-            write_changes(conn, "chunks", [doc_id])
-            unpublish()
-        self._drop_vectors(names, chunk_ids, [doc_id])
+        with self.db.exclusive():
+            with self.db.transaction() as change:
+                change.delete_document(doc_id)
+                change.forget_requests(names)
+                change.log("cards", names)
+                change.log("chunks", [doc_id])
+                unpublish()
+            self._drop_vectors(names, chunk_ids, [doc_id])
         return names
 
     def _drop_vectors(self, names: list[str], chunk_ids: list[str], doc_ids: Sequence[str] = ()) -> None:
@@ -317,9 +320,9 @@ class Catalog:
         delete_ids(self.chunks, chunk_ids, self.max_batch)
         delete_ids(self.cards, names, self.max_batch)
         self.usage.forget_tools(names)
-        with self.db.transaction() as conn:
-            write_changes(conn, "cards", names)
-            write_changes(conn, "chunks", list(doc_ids))
+        with self.db.transaction() as change:
+            change.log("cards", names)
+            change.log("chunks", list(doc_ids))
 
     def commit_document(self, doc: dict[str, Any], specs: Sequence[ToolSpec], card_vectors: Sequence[list[float]],
                         nodes: Sequence["TextNode"], replace: bool, publish: Callable[[], None]) -> None:
@@ -329,57 +332,73 @@ class Catalog:
         runs inside the SQLite transaction, so a failure there rolls the rows back too. On any failure the
         vectors written here are removed again; on success the replaced content's leftovers are."""
         doc_id = doc["doc_id"]
-        old_chunk_ids = set(self._chunk_ids(doc_id)) if replace else set()
-        old_names = {s.name for s in self.tools_for_documents([doc_id]).get(doc_id, [])}
         new_ids = [n.node_id for n in nodes]
-        try:
-            self._add_nodes(nodes)
-            self._upsert_cards(specs, card_vectors)
-            with self.db.transaction() as conn:
-                delete_document_rows(conn, doc_id)
-                conn.execute(
-                    "INSERT OR REPLACE INTO documents (doc_id, title, content_hash, source, n_chunks, storage, lead) "
-                    "VALUES (?,?,?,?,?,?,?)",
-                    (doc_id, doc["title"], doc["content_hash"], doc.get("source"), doc.get("n_chunks", len(nodes)),
-                     doc.get("storage"), doc.get("lead")),
-                )
-                write_tools(conn, specs)
-                write_changes(conn, "cards", sorted(old_names | {s.name for s in specs}))
-                write_changes(conn, "chunks", [doc_id])
-                publish()
-        except BaseException:
-            delete_ids(self.chunks, [i for i in new_ids if i not in old_chunk_ids], self.max_batch)
-            if not replace:
-                delete_ids(self.cards, [s.name for s in specs], self.max_batch)
-            raise
-        delete_ids(self.chunks, sorted(old_chunk_ids - set(new_ids)), self.max_batch)
-        delete_ids(self.cards, sorted(old_names - {s.name for s in specs}), self.max_batch)
+        with self.db.exclusive():
+            old_chunk_ids = set(self._chunk_ids(doc_id)) if replace else set()
+            old_names = {s.name for s in self.tools_for_documents([doc_id]).get(doc_id, [])}
+            try:
+                self._add_nodes(nodes)
+                self._upsert_cards(specs, card_vectors)
+                with self.db.transaction() as change:
+                    change.delete_document(doc_id)
+                    change.put_document(doc, len(nodes))
+                    change.put_tools(specs)
+                    change.log("cards", sorted(old_names | {s.name for s in specs}))
+                    change.log("chunks", [doc_id])
+                    publish()
+            except BaseException:
+                delete_ids(self.chunks, [i for i in new_ids if i not in old_chunk_ids], self.max_batch)
+                if not replace:
+                    delete_ids(self.cards, [s.name for s in specs], self.max_batch)
+                raise
+            delete_ids(self.chunks, sorted(old_chunk_ids - set(new_ids)), self.max_batch)
+            delete_ids(self.cards, sorted(old_names - {s.name for s in specs}), self.max_batch)
 
     def sync(self, embed: Callable[[list[str]], list[list[float]]], expected_chunks: dict[str, "TextNode"],
              embed_queries: Callable[[list[str]], list[list[float]]] | None = None) -> dict[str, int]:
-        """Embed whatever cards, chunks or recorded requests these collections lack (a new embedder, an
-        interrupted write) and drop chunks no document has any more; the version moves if anything changed."""
-        missing = self._missing_cards()
+        """Make these collections hold exactly what the rows say: embed the cards, chunks or recorded
+        requests they lack (a new embedder, an interrupted write) and drop vectors no row names (a writer
+        killed between its vector write and its commit). Runs as the only writer, so no vector another
+        writer is about to commit is taken for an orphan. The version moves if anything changed."""
+        with self.db.exclusive():
+            missing, orphans = self._card_gaps()
+            if missing:
+                self._upsert_cards(missing, embed([s.card() for s in missing]))
+            delete_ids(self.cards, orphans, self.max_batch)
+            if embed_queries is not None:
+                self.usage.fill(embed_queries)
+            self.usage.sweep()
+            have = {row["id"] for row in self.iter_chunks(include=())}
+            todo = [node for node_id, node in expected_chunks.items() if node_id not in have]
+            stale = sorted(have - set(expected_chunks))
+            if todo:
+                from llama_index.core.schema import MetadataMode
+
+                for node, vec in zip(todo, embed([n.get_content(MetadataMode.EMBED) for n in todo])):
+                    node.embedding = vec
+                self._add_nodes(todo)
+            delete_ids(self.chunks, stale, self.max_batch)
+            if missing or orphans or todo or stale:
+                with self.db.transaction() as change:
+                    change.log("cards", [s.name for s in missing] + orphans)
+                    change.log("chunks", None if todo or stale else [])
+        return {"cards_embedded": len(missing), "cards_removed": len(orphans), "chunks_embedded": len(todo),
+                "chunks_removed": len(stale)}
+
+    def _repair_cards(self, embed: Callable[[list[str]], list[list[float]]]) -> None:
+        """The next writer's repair of a writer killed between its vectors and its commit: when the card
+        collection and the rows disagree in number, embed what is missing and drop what no row names.
+        Costs two counts when they agree; the caller holds ``exclusive``. Only shared rows need it: an
+        embedded workspace has one writer process, whose own failures remove what they wrote."""
+        if not self.db.shared or self.cards.count() == self.db.count_tools():
+            return
+        missing, orphans = self._card_gaps()
         if missing:
             self._upsert_cards(missing, embed([s.card() for s in missing]))
-        if embed_queries is not None:
-            self.usage.fill(embed_queries)
-        have = {row["id"] for row in self.iter_chunks(include=())}
-        todo = [node for node_id, node in expected_chunks.items() if node_id not in have]
-        # A replica must not drop chunks another replica has written for a document it is about to commit.
-        stale = [] if self.db.shared else sorted(have - set(expected_chunks))
-        if todo:
-            from llama_index.core.schema import MetadataMode
-
-            for node, vec in zip(todo, embed([n.get_content(MetadataMode.EMBED) for n in todo])):
-                node.embedding = vec
-            self._add_nodes(todo)
-        delete_ids(self.chunks, stale, self.max_batch)
-        if missing or todo or stale:
-            with self.db.transaction() as conn:
-                write_changes(conn, "cards", [s.name for s in missing])
-                write_changes(conn, "chunks", None if todo or stale else [])
-        return {"cards_embedded": len(missing), "chunks_embedded": len(todo), "chunks_removed": len(stale)}
+        delete_ids(self.cards, orphans, self.max_batch)
+        if missing or orphans:
+            with self.db.transaction() as change:
+                change.log("cards", [s.name for s in missing] + orphans)
 
     def _chunk_ids(self, doc_id: str) -> list[str]:
         return list(self.chunks.get(where={"doc_id": doc_id}, include=[])["ids"])
@@ -400,10 +419,13 @@ class Catalog:
                    metadatas=[{"kind": s.kind, "doc_id": s.doc_id or "", "tool_id": s.tool_id} for s in specs],
                    documents=[s.card() for s in specs], max_batch=self.max_batch)
 
-    def _missing_cards(self) -> list[ToolSpec]:
-        """Tools whose card vector is absent from this collection or stale (another ``tool_id``)."""
-        present = {(row["id"], row["metadata"].get("tool_id")) for row in self.iter_cards(include=("metadatas",))}
-        return [s for s in self.list_tools() if (s.name, s.tool_id) not in present]
+    def _card_gaps(self) -> tuple[list[ToolSpec], list[str]]:
+        """Tools whose card vector is absent or stale (another ``tool_id``), and card ids no tool row has."""
+        present = {row["id"]: row["metadata"].get("tool_id") for row in self.iter_cards(include=("metadatas",))}
+        tools = self.list_tools()
+        names = {s.name for s in tools}
+        return ([s for s in tools if present.get(s.name, "") != s.tool_id],
+                sorted(name for name in present if name not in names))
 
 
 def check_unique(specs: Sequence[ToolSpec]) -> None:

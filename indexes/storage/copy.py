@@ -19,11 +19,11 @@ import shutil
 import sqlite3
 import tempfile
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from agentic_router.indexes.config import RouterConfig
 from agentic_router.indexes.errors import CatalogError, InputError
-from agentic_router.indexes.storage.catalog_db import CatalogDB
+from agentic_router.indexes.storage.catalog_db import SQLiteCatalogDB
 from agentic_router.indexes.storage.chroma import chroma_client, forget_client, iter_collection
 
 DERIVED = ("lexical", "tmp", "uploads")  # BM25 snapshots rebuilt by the first route; the service's scratch
@@ -36,40 +36,50 @@ def copy_workspace(config: RouterConfig, target: Path,
     """Copy ``config``'s workspace to ``target`` (which must not exist, or be an empty folder). Returns what
     was copied: ``{target, version, tools, documents, collections: {name: rows}}``."""
     source = config.workspace
-    target = target.expanduser().resolve()
+    target = check_target(source, target)
     if config.shared:
-        raise InputError("state copy reads an embedded workspace; this one shares its catalog through a Chroma "
-                         "server (copy from a replica's embedded workspace instead)")
+        raise InputError("this workspace's catalog is shared (state_url): copy it with copy_shared.copy_from_shared")
     if not config.catalog_path.is_file():
         raise InputError(f"{source} holds no catalog to copy")
-    if target == source.resolve() or source.resolve() in target.parents:
-        raise InputError(f"cannot copy {source} into itself ({target})")
-    if target.exists() and (not target.is_dir() or any(target.iterdir())):
-        raise InputError(f"{target} exists and is not an empty folder; choose a new one")
-    target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".copying", dir=target.parent))
     try:
         version = _copy_rows(config.catalog_path, tmp / config.catalog_path.name)
         counts = _copy_vectors(config, tmp / config.chroma_dir.name, progress)
         _copy_files(config, tmp)
-        db = CatalogDB(tmp / config.catalog_path.name)
+        db = SQLiteCatalogDB(tmp / config.catalog_path.name)
         try:
             report = {"version": db.version(), "tools": db.count_tools(), "documents": db.count_documents()}
         finally:
             db.close()
-        if CatalogDB(config.catalog_path).version() != version:
+        if SQLiteCatalogDB(config.catalog_path).version() != version:
             raise CatalogError("the catalog changed while it was copied; copy again when no one is writing to it")
         _check(tmp / config.chroma_dir.name, counts)
         forget_client(tmp / config.chroma_dir.name)
-        if target.exists():
-            target.rmdir()  # the empty folder the user named
-        tmp.chmod(0o755)
-        tmp.rename(target)
+        move_into_place(tmp, target)
     except BaseException:
         forget_client(tmp / config.chroma_dir.name)
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return {"target": str(target), **report, "collections": counts}
+
+
+def check_target(source: Path, target: Path) -> Path:
+    """The target folder, resolved, once it is known to be new (or empty) and outside the source."""
+    target = target.expanduser().resolve()
+    if target == source.resolve() or source.resolve() in target.parents:
+        raise InputError(f"cannot copy {source} into itself ({target})")
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise InputError(f"{target} exists and is not an empty folder; choose a new one")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return target
+
+
+def move_into_place(tmp: Path, target: Path) -> None:
+    """The checked copy becomes ``target`` in one rename."""
+    if target.exists():
+        target.rmdir()  # the empty folder the user named
+    tmp.chmod(0o755)
+    tmp.rename(target)
 
 
 def _copy_rows(db_path: Path, to: Path) -> int:
@@ -88,9 +98,15 @@ def _copy_rows(db_path: Path, to: Path) -> int:
 def _copy_vectors(config: RouterConfig, to: Path, progress: Callable[[str, int], None] | None) -> dict[str, int]:
     """Every Chroma collection of the workspace, rows with their vectors, texts and metadata."""
     source = chroma_client(config.chroma_dir)
-    dest = chroma_client(to)
+    return copy_collections(source.list_collections(), chroma_client(to), progress)
+
+
+def copy_collections(collections: Sequence[Any], dest: Any, progress: Callable[[str, int], None] | None = None
+                     ) -> dict[str, int]:
+    """Copy ``collections`` (rows with their vectors, texts and metadata) into new ones of the same names
+    on the client ``dest``; returns the rows copied per collection."""
     counts: dict[str, int] = {}
-    for coll in sorted(source.list_collections(), key=lambda c: c.name):
+    for coll in sorted(collections, key=lambda c: c.name):
         copy = dest.create_collection(coll.name, metadata=coll.metadata or None, embedding_function=None)
         batch: dict[str, list[Any]] = {"ids": [], "embeddings": [], "documents": [], "metadatas": []}
         n = 0

@@ -98,11 +98,12 @@ class UsageMemory:
         todo = [(rid, q, t) for rid, (q, t) in fresh.items() if rid not in have]
         if not todo:
             return 0
-        self._upsert(todo, embed_queries)
+        vectors = embed_queries([r[1] for r in todo])
         now = time.time()
-        with self.db.transaction() as conn:
-            conn.executemany("INSERT OR IGNORE INTO feedback (id, query, tool, source, created) VALUES (?,?,?,?,?)",
-                             [(rid, q, t, source, now) for rid, q, t in todo])
+        with self.db.exclusive():
+            self._upsert(todo, vectors)
+            with self.db.transaction() as change:
+                change.add_requests([(rid, q, t, source, now) for rid, q, t in todo])
         return len(todo)
 
     def forget_tools(self, names: Sequence[str]) -> None:
@@ -115,10 +116,18 @@ class UsageMemory:
         have = {row["id"] for row in iter_collection(self.vectors, ())}
         todo = [r for r in self.db.feedback() if r[0] not in have]
         if todo:
-            self._upsert(todo, embed_queries)
+            self._upsert(todo, embed_queries([r[1] for r in todo]))
         return len(todo)
 
-    def _upsert(self, todo: Sequence[tuple[str, str, str]], embed_queries: Callable[[list[str]], list[list[float]]]
-                ) -> None:
-        upsert(self.vectors, ids=[r[0] for r in todo], embeddings=embed_queries([r[1] for r in todo]),
+    def sweep(self) -> int:
+        """Drop vectors of requests no row records (a writer killed before its commit); the caller holds
+        the catalog's ``exclusive``, so none of them is about to be committed."""
+        recorded = {r[0] for r in self.db.feedback()}
+        orphans = [row["id"] for row in iter_collection(self.vectors, ()) if row["id"] not in recorded]
+        for start in range(0, len(orphans), self.max_batch):
+            self.vectors.delete(ids=orphans[start:start + self.max_batch])
+        return len(orphans)
+
+    def _upsert(self, todo: Sequence[tuple[str, str, str]], vectors: Sequence[Sequence[float]]) -> None:
+        upsert(self.vectors, ids=[r[0] for r in todo], embeddings=vectors,
                metadatas=[{"tool": r[2]} for r in todo], documents=[r[1] for r in todo], max_batch=self.max_batch)

@@ -22,11 +22,10 @@ from typing import Any
 
 from agentic_router.indexes.atomic import atomic_write_json
 from agentic_router.indexes.errors import CatalogError, InputError, ModelError
-from agentic_router.indexes.storage.catalog_db import CatalogDB
+from agentic_router.indexes.storage.catalog_db import ACTIVE_SETTING, CatalogDB
 
 METHODS = ("full", "adapter", "cross-encoder")
 BASE = "base"
-ACTIVE_SETTING = "active_models"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 
 
