@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from agentic_router.indexes.build import document_folder
 from agentic_router.indexes.encoders.embeddings import embed_queries, embed_texts
+from agentic_router.indexes.errors import CatalogError
 from agentic_router.router.versions.registry import BASE
 from agentic_router.router.workspace import RouterView, Workspace
 
@@ -36,7 +37,11 @@ def expected_chunks(workspace: Workspace) -> dict[str, "TextNode"]:
 
     nodes: dict[str, Any] = {}
     for doc in workspace.db.list_documents():
-        folder = document_folder(workspace.config, workspace.db, doc)
+        try:
+            folder = document_folder(workspace.config, workspace.db, doc)
+        except CatalogError as exc:  # its stored indexes are unreadable: its vectors are kept as they are
+            logger.warning("%s; its chunks cannot be re-embedded", exc)
+            continue
         if folder is None:
             continue
         if not folder.is_dir():

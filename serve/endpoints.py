@@ -85,7 +85,8 @@ def health_routes(service: Service, read: Scope, admin: Scope, metrics: Metrics)
         view = router.view  # what requests use now; ``active`` is what the registry names
         serving = {"embedder": view.embedder_version, "reranker": view.reranker_version}
         return JSONResponse({"ready": True, **counts, "active": router.registry.active(), "serving": serving,
-                             "activating": service.activating, "process": os.getpid()})
+                             "activating": service.activating, "process": os.getpid(),
+                             "state": router.workspace.db.health()})
 
     @api.get("/metrics", tags=["health"], dependencies=read)
     def metrics_endpoint() -> Response:

@@ -17,7 +17,7 @@ from dataclasses import replace as dc_replace
 from pathlib import Path
 from typing import Callable, TypeVar
 
-from agentic_router.indexes.errors import InputError
+from agentic_router.indexes.errors import InputError, RouterError
 from agentic_router.indexes.sources.documents import SourceDocument, load_paths
 from agentic_router.router.app import AgenticRouter
 from agentic_router.router.retrieval.batching import RoutePipeline
@@ -50,7 +50,10 @@ class Service:
             _remove_orphan_uploads(self.router.config.workspace / UPLOADS)
             self.router.view.query_embedder  # noqa: B018
             if self.router.config.shared:  # a writer killed mid-change may have left vectors without rows
-                self.router.repair()
+                try:
+                    self.router.repair()
+                except RouterError as exc:  # serving the catalog as it is beats not serving it
+                    logger.warning("cannot repair the shared catalog's vectors: %s", str(exc).splitlines()[0])
             if self.router.catalog.count_tools():
                 self.router.route("warm up the question encoder and the BM25 indexes", 1)
             self.ready.set()

@@ -116,3 +116,13 @@ def test_cjk_documents_are_indexed_and_routed(make_router, tmp_path: Path) -> No
     assert all(re.fullmatch(r"[a-z_0-9]+", s.name) for s in router.list_tools())
     hits = router.route("抹茶", k=3)
     assert hits and hits[0].doc_id in {"tea", "rail"}
+
+
+def test_repair_keeps_the_chunks_of_a_document_whose_indexes_cannot_be_read(router) -> None:
+    import shutil
+
+    before = router.catalog.chunks.count()
+    doc = router.list_documents()[0]
+    shutil.rmtree(router.config.docs_dir / doc["storage"])  # its stored chunks are gone; its vectors are not
+    done = router.repair()
+    assert done["chunks_removed"] == 0 and router.catalog.chunks.count() == before

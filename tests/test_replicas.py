@@ -350,6 +350,43 @@ def test_two_service_processes_answer_the_same_and_see_each_others_writes(chroma
         two.stop()
 
 
+def test_service_replicas_ride_out_a_postgresql_restart(chroma: str, tmp_path: Path) -> None:
+    from postgres_server import PostgresServer
+
+    server = PostgresServer(tmp_path / "pg")
+    server.start()
+    models = tmp_path / "shared-models"
+    try:
+        state = server.create_database("catalog")
+        one, two = Replica(tmp_path, "one", chroma, state, models), Replica(tmp_path, "two", chroma, state, models)
+        try:
+            one.wait_ready()
+            two.wait_ready()
+            rows = [{"name": "get_weather", "description": WEATHER.description},
+                    {"name": "send_email", "description": EMAIL.description}]
+            assert one.http.post("/v1/tools", json=rows).status_code == 200
+            _wait(lambda: two.tools() == ["get_weather", "send_email"], 1, "replica two sees replica one's tools")
+            before = two.route("will it rain in Oslo tomorrow")
+            server.stop("immediate")
+            _wait(lambda: not two.http.get("/readyz").json()["state"]["connected"], 10, "replica two notices")
+            ready = two.http.get("/readyz")
+            assert ready.status_code == 200 and ready.json()["tools"] == 2  # still serving, from its snapshot
+            assert two.route("will it rain in Oslo tomorrow") == one.route("will it rain in Oslo tomorrow") == before
+            flight = [{"name": "book_flight", "description": "Book a flight ticket"}]
+            refused = one.http.post("/v1/tools", json=flight)
+            assert refused.status_code == 503 and "unreachable" in refused.json()["error"], refused.text
+            server.start()
+            _wait(lambda: all(r.http.get("/readyz").json()["state"]["connected"] for r in (one, two)), 30,
+                  "both replicas reconnect")
+            assert one.http.post("/v1/tools", json=flight).status_code == 200
+            _wait(lambda: "book_flight" in two.tools(), 1, "replica two sees the write after the restart")
+        finally:
+            one.stop()
+            two.stop()
+    finally:
+        server.stop_and_remove()
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["serve", "--workers", "2"], "--workers above 1 needs --state-url and --chroma-url"),
     (["serve", "--chroma-url", "ftp://127.0.0.1:1", "--state-url", "postgresql://x@127.0.0.1:1/db"],

@@ -368,9 +368,15 @@ class Catalog:
             if embed_queries is not None:
                 self.usage.fill(embed_queries)
             self.usage.sweep()
-            have = {row["id"] for row in self.iter_chunks(include=())}
+            have = {row["id"]: str((row["metadata"] or {}).get("doc_id", ""))
+                    for row in self.iter_chunks(include=("metadatas",))}
             todo = [node for node_id, node in expected_chunks.items() if node_id not in have]
-            stale = sorted(have - set(expected_chunks))
+            # Stale: chunks of no document, or of a document whose chunks were all read and do not include
+            # them. A document whose stored chunks could not be read keeps its vectors.
+            read = {str(node.metadata.get("doc_id", "")) for node in expected_chunks.values()}
+            documents = {d["doc_id"] for d in self.db.list_documents()}
+            stale = sorted(i for i, doc in have.items()
+                           if i not in expected_chunks and (doc in read or doc not in documents))
             if todo:
                 from llama_index.core.schema import MetadataMode
 

@@ -180,6 +180,10 @@ class CatalogDB:
     def close(self) -> None:
         raise NotImplementedError
 
+    def health(self) -> dict[str, Any]:
+        """For ``/readyz``: which engine holds the rows, and the version read."""
+        return {"engine": "sqlite", "version": self.version()}
+
     def _in(self, sql: str, values: Sequence[str]) -> Iterator[tuple[Any, ...]]:
         for start in range(0, len(values), _IN_LIMIT):
             part = list(values[start:start + _IN_LIMIT])

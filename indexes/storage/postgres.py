@@ -87,6 +87,7 @@ class _Snapshot:
     requests: tuple[int, int]  # (recorded requests, times they changed): the usage memory's stamp
     settings: dict[str, Any] = field(default_factory=dict)
     tools: dict[str, ToolSpec] = field(default_factory=dict)
+    documents: int = 0
 
     @cached_property
     def by_document(self) -> dict[str, list[ToolSpec]]:
@@ -211,8 +212,9 @@ class PostgresCatalogDB(CatalogDB):
                 if tools is None:
                     tools = {r[0]: row_to_spec(r) for r in conn.execute(f"SELECT {COLS} FROM tools").fetchall()}
                 settings = {k: json.loads(v) for k, v in conn.execute("SELECT key, value FROM settings").fetchall()}
-                count = int(conn.execute("SELECT COUNT(*) FROM feedback").fetchone()[0])  # type: ignore[index]
-            self._snapshot = _Snapshot(meta["version"], (count, meta["requests"]), settings, tools)
+                count, documents = conn.execute(  # type: ignore[misc]
+                    "SELECT (SELECT COUNT(*) FROM feedback), (SELECT COUNT(*) FROM documents)").fetchone()
+            self._snapshot = _Snapshot(meta["version"], (int(count), meta["requests"]), settings, tools, int(documents))
             return True
 
     @staticmethod
@@ -284,6 +286,13 @@ class PostgresCatalogDB(CatalogDB):
 
     def count_tools(self) -> int:
         return len(self._now().tools)
+
+    def count_documents(self) -> int:
+        return self._now().documents
+
+    def health(self) -> dict[str, Any]:
+        """For ``/readyz``: whether this replica hears the shared state, and the version it serves."""
+        return {"engine": "postgresql", "connected": self.listening.is_set(), "version": self.version()}
 
     def name_taken(self, name: str, by_other_than: str | None) -> bool:
         spec = self._now().tools.get(name)
