@@ -20,7 +20,7 @@ import json
 import logging
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Iterator, Sequence
@@ -197,9 +197,10 @@ class PostgresCatalogDB(CatalogDB):
     def refresh(self) -> bool:
         """Bring the snapshot up to the newest version: only the tool rows the change log names are read
         again, unless the log does not reach back. Returns whether the version moved."""
-        with self._refresh_lock:
+        held = getattr(self._local, "conn", None)  # a writer refreshes on the connection it holds: a pool
+        with self._refresh_lock:                  # drained by writers waiting for the lock cannot stall it
             old = self._snapshot
-            with self.connection() as conn, conn.transaction():
+            with (nullcontext(held) if held is not None else self.connection()) as conn, conn.transaction():
                 conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                 meta = {k: int(v) for k, v in conn.execute("SELECT key, value FROM meta").fetchall()}
                 if old is not None and meta["version"] == old.version:
